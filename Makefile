@@ -1,0 +1,55 @@
+# Two commands matter: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DATA ?= $(CURDIR)/.data
+PORT ?= 8000
+
+.PHONY: run test deps venv lint format screenshots bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[server,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## deps: the Python packages, plus the Debian packages listed in .ci/apt-packages.txt
+deps: venv
+	@.ci/apt-install .ci/apt-packages.txt
+	@.ci/npm-install
+
+## run: the central server on SQLite plus one kiosk enrolled with it
+run: deps
+	@.ci/run-system "$(DATA)" "$(PORT)"
+
+## test: the whole suite, lint included
+test: deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## screenshots: refresh docs/screens/ from `main.py preview`
+screenshots: deps
+	@for survey in fft post-visit; do for lang in en es; do \
+	  SDL_VIDEODRIVER=offscreen $(PY) main.py preview --survey $$survey --lang $$lang \
+	    --out docs/screens/$$survey-$$lang || exit 1; done; done
+
+## bench: every benchmark, each printing ratios against its own baseline
+bench: deps
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis node_modules
