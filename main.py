@@ -8,7 +8,7 @@ import os
 import sys
 
 # Each module adds its own commands; their heavy imports happen only when a command runs.
-COMMAND_MODULES = ["kiosk.cli"]
+COMMAND_MODULES = ["kiosk.cli", "kiosk.exports.cli", "sync.cli", "sync.server.cli", "screens.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
