@@ -10,10 +10,12 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,14 @@ APP_NAME = "patient-feedback-kiosk"
 CONFIG_NAME = "config.json"
 PIN_ITERATIONS = 200_000
 DEFAULT_PIN = "2468"
+POSITIVE = (
+    "idle_seconds",
+    "thank_you_seconds",
+    "handoff_seconds",
+    "handoff_minutes",
+    "retention_days",
+    "sync_interval_seconds",
+)
 
 
 class ConfigError(ValueError):
@@ -49,6 +59,22 @@ def hash_pin(pin: str, salt: bytes | None = None) -> str:
     return f"pbkdf2_sha256${PIN_ITERATIONS}${salt.hex()}${digest.hex()}"
 
 
+@cache
+def default_pin_hash() -> str:
+    """Hashed once per process: the default PIN is no secret, and each hash costs a fifth of a second."""
+    return hash_pin(DEFAULT_PIN)
+
+
+def _is_pin_hash(stored: str) -> bool:
+    parts = stored.split("$")
+    if len(parts) != 4 or parts[0] != "pbkdf2_sha256" or not parts[1].isdecimal() or int(parts[1]) < 1:
+        return False
+    try:
+        return len(bytes.fromhex(parts[2])) >= 8 and len(bytes.fromhex(parts[3])) == 32
+    except ValueError:
+        return False
+
+
 def pin_matches(pin: str, stored: str) -> bool:
     try:
         scheme, iterations, salt, digest = stored.split("$")
@@ -68,10 +94,11 @@ class KioskConfig:
     server_url: str | None = None
     token: str | None = None
     ca_bundle: str | None = None
-    pin_hash: str = field(default_factory=lambda: hash_pin(DEFAULT_PIN))
+    pin_hash: str = field(default_factory=default_pin_hash)
     idle_seconds: int | None = None
     thank_you_seconds: int | None = None
     too_fast_seconds: float = 3.0
+    repeat_seconds: float = 30.0
     handoff_seconds: int = 60
     handoff_minutes: int = 30
     retention_days: int = 90
@@ -109,10 +136,16 @@ class KioskConfig:
         if problems:
             raise ConfigError("\n".join(problems))
         config = cls(**data)
-        for key in ("idle_seconds", "thank_you_seconds", "handoff_seconds", "retention_days"):
+        for key in POSITIVE:
             value = getattr(config, key)
             if value is not None and value <= 0:
                 problems.append(f"{source}: {key}: must be a positive number, not {value}")
+        if not math.isfinite(config.too_fast_seconds) or config.too_fast_seconds < 0:
+            problems.append(f"{source}: too_fast_seconds: must be 0 or more, not {config.too_fast_seconds}")
+        if not math.isfinite(config.repeat_seconds) or config.repeat_seconds < 0:
+            problems.append(f"{source}: repeat_seconds: must be 0 or more, not {config.repeat_seconds}")
+        if not _is_pin_hash(config.pin_hash):
+            problems.append(f"{source}: pin_hash: is not a PIN hash; remove it to go back to the default PIN")
         if problems:
             raise ConfigError("\n".join(problems))
         return config
@@ -146,9 +179,12 @@ class KioskConfig:
         return pin_matches(pin, self.pin_hash)
 
     def set_pin(self, pin: str) -> None:
-        if not (pin.isdigit() and 4 <= len(pin) <= 8):
+        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
             raise ConfigError("pin: must be 4 to 8 digits")
         self.pin_hash = hash_pin(pin)
+
+
+_JSON_WORDS = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
 def _type_problem(annotation: Any, value: Any) -> str | None:
@@ -164,5 +200,5 @@ def _type_problem(annotation: Any, value: Any) -> str | None:
     }
     if any(ok.get(name, False) for name in names):
         return None
-    wanted = " or ".join(n for n in names if n != "None")
-    return f"must be {wanted}, not {type(value).__name__} {json.dumps(value)}"
+    wanted = " or ".join(_JSON_WORDS.get(n, n) for n in names if n != "None")
+    return f"must be {wanted}, not {json.dumps(value)}"

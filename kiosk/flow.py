@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from kiosk.record import iso, new_response_id, utc_now
+from kiosk.record import STATUSES, iso, new_response_id, utc_now
 from kiosk.survey import Question, Survey
 
 Status = Literal["completed", "partial", "handed_off"]
@@ -51,7 +51,7 @@ class Flow:
         self.started_at = clock()
         self._started = now
         self._last_touch = now
-        self._answers: dict[str, Any] = survey.prune(answers or {})
+        self._answers: dict[str, Any] = _detached(survey.prune(answers or {}))
         self._answered_elsewhere = frozenset(self._answers)
         steps = self.steps()
         self._current: str | None = steps[0].id if steps else None
@@ -65,7 +65,7 @@ class Flow:
 
     @property
     def answers(self) -> dict[str, Any]:
-        return dict(self._answers)
+        return _detached(self._answers)
 
     def steps(self) -> list[Question]:
         """The questions this respondent sees now; those answered before a handoff are not asked again."""
@@ -108,8 +108,10 @@ class Flow:
         else:
             if (why := q.answer_problem(value)) is not None:
                 raise FlowError(f"{q.id}: {why}")
-            self._answers[q.id] = value
+            self._answers[q.id] = list(value) if isinstance(value, list) else value
         self._answers = self.survey.prune(self._answers)
+        # An answer given elsewhere that this change dropped must be asked here if it shows again.
+        self._answered_elsewhere = self._answered_elsewhere.intersection(self._answers)
 
     def next(self, *, now: float) -> Question | None:
         """Move on; returns the new question, or None when the survey is done and may be finished."""
@@ -167,6 +169,8 @@ class Flow:
         """
         if self.status is not None:
             raise FlowError("this survey is already finished")
+        if status not in STATUSES:
+            raise FlowError(f'"{status}" is not a status ({", ".join(STATUSES)})')
         if status == "completed":
             missing = [q.id for q in self.steps() if q.required and q.id not in self._answers]
             if missing:
@@ -197,3 +201,8 @@ class Flow:
         if q is None:
             raise FlowError("this survey has no questions to show")
         return q
+
+
+def _detached(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy lists too: a caller changing a list it passed or got back must not change our answers."""
+    return {qid: list(v) if isinstance(v, list) else v for qid, v in answers.items()}

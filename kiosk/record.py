@@ -95,13 +95,13 @@ def record_problems(record: Any) -> list[str]:
 
 
 def _is_uuid(value: Any) -> bool:
+    """Only the canonical lowercase 8-4-4-4-12 form: one response must not travel under two spellings."""
     if not isinstance(value, str) or len(value) != 36:
         return False
     try:
-        uuid.UUID(value)
+        return str(uuid.UUID(value)) == value
     except ValueError:
         return False
-    return True
 
 
 def _is_time(value: Any) -> bool:

@@ -59,16 +59,67 @@ def _is_type(value: Any, name: str) -> bool:
     return isinstance(value, _TYPES[name])
 
 
+_NAME = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_$-]*\Z")
+
+
 def join(path: str, key: str | int) -> str:
-    """Extend a path the way a clinic admin reads it: `a.b[3].c`."""
+    """Extend a path the way a clinic admin reads it: `a.b[3].c`, and `a["odd key"]` for other keys."""
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not _NAME.match(key):
+        return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
     return f"{path}.{key}" if path else key
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        return f"(a deeply nested {json_type(value)})"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# What our patterns mean, in a clinic admin's words; a pattern not listed is shown as it is.
+PATTERN_WORDS = {
+    "^[a-z0-9][a-z0-9_-]{0,63}$": (
+        "1 to 64 lowercase letters, digits, _ or -, starting with a letter or digit"
+    ),
+    "^[a-z][a-z0-9_]{0,63}$": "1 to 64 lowercase letters, digits or _, starting with a letter",
+    "^[a-z]{2,3}(-[A-Z]{2})?$": "a language code such as en, es or pt-BR",
+    "^https://[^\\s]+$": "an https:// address without spaces",
+    "^[a-z0-9_-]{1,40}$": "1 to 40 lowercase letters, digits, _ or -",
+}
+
+
+def _ecma_pattern(pattern: str) -> str:
+    """JSON Schema patterns are ECMA 262, where `$` is the very end; Python's `$` also matches before
+    a final newline, which would let `"fft\\n"` pass as an id."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        out.append(char)
+    return "".join(out)
+
+
+def _unique_key(value: Any) -> str:
+    """A key under which equal JSON values meet and `true` and `1` stay apart."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except RecursionError:
+        return repr(value)
 
 
 @cache
@@ -103,8 +154,9 @@ class SchemaValidator:
         if "type" in schema:
             names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             if not any(_is_type(value, name) for name in names):
-                wanted = " or ".join(names)
-                yield Violation(where, f"must be {_article(wanted)}, not {json_type(value)}")
+                wanted, got = " or ".join(names), json_type(value)
+                shown = f" ({_show(value)})" if got in ("string", "integer", "number", "boolean") else ""
+                yield Violation(where, f"must be {_article(wanted)}, not {_article(got)}{shown}")
                 return
         if "enum" in schema and value not in schema["enum"]:
             allowed = ", ".join(_show(v) for v in schema["enum"])
@@ -132,21 +184,25 @@ class SchemaValidator:
             )
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             yield Violation(where, f"must be at most {schema['maxLength']} characters")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            yield Violation(where, f"{_show(value)} does not have the allowed form ({schema['pattern']})")
+        pattern = schema.get("pattern")
+        if pattern is not None and not re.search(_ecma_pattern(pattern), value):
+            words = PATTERN_WORDS.get(pattern, f"text of the form {pattern}")
+            yield Violation(where, f"must be {words}, not {_show(value)}")
 
     def _check_array(self, value: list, schema: dict[str, Any], path: str) -> Iterator[Violation]:
         where = path or "(top level)"
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            yield Violation(where, f"must have at least {schema['minItems']} item(s)")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            yield Violation(where, f"must have at most {schema['maxItems']} item(s)")
+        count = len(value)
+        if "minItems" in schema and count < schema["minItems"]:
+            yield Violation(where, f"must have at least {_plural(schema['minItems'], 'item')}, not {count}")
+        if "maxItems" in schema and count > schema["maxItems"]:
+            yield Violation(where, f"must have at most {_plural(schema['maxItems'], 'item')}, not {count}")
         if schema.get("uniqueItems"):
-            seen: list[Any] = []
+            seen: set[str] = set()
             for item in value:
-                if item in seen:
+                key = _unique_key(item)
+                if key in seen:
                     yield Violation(where, f"lists {_show(item)} more than once")
-                seen.append(item)
+                seen.add(key)
         if "items" in schema:
             for index, item in enumerate(value):
                 yield from self._check(item, schema["items"], join(path, index))
@@ -156,14 +212,16 @@ class SchemaValidator:
         for key in schema.get("required", []):
             if key not in value:
                 yield Violation(where, f'is missing "{key}"')
-        if "minProperties" in schema and len(value) < schema["minProperties"]:
-            yield Violation(where, f"must have at least {schema['minProperties']} field(s)")
-        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            yield Violation(
-                where,
-                f"must have at most {schema['maxProperties']} field(s), has {', '.join(sorted(value))}",
-            )
         properties = schema.get("properties", {})
+        if "minProperties" in schema and len(value) < schema["minProperties"]:
+            known = f" (known: {', '.join(sorted(properties))})" if properties else ""
+            names = ", ".join(sorted(value))
+            has = f"only {names}" if names else "none"
+            least = _plural(schema["minProperties"], "field")
+            yield Violation(where, f"must have at least {least}, has {has}{known}")
+        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+            most = _plural(schema["maxProperties"], "field")
+            yield Violation(where, f"must have at most {most}, has {', '.join(sorted(value))}")
         extra = schema.get("additionalProperties", True)
         for key, item in value.items():
             if "propertyNames" in schema:
@@ -179,4 +237,6 @@ class SchemaValidator:
 
 
 def _article(noun: str) -> str:
+    if noun == "null":
+        return noun
     return ("an " if noun[0] in "aeiou" else "a ") + noun

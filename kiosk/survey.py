@@ -8,12 +8,13 @@ and the server all read the same definition.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.conditions import COMPARISONS, Condition, Rule
+from kiosk.conditions import COMPARISONS, OPERATORS, Condition, Rule
 from kiosk.schema import SchemaValidator, join, json_type, survey_schema
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "assets" / "surveys"
@@ -114,6 +115,8 @@ class Question:
                 return f"must be text, not {kind}"
             if not value.strip():
                 return "is empty (leave the question out instead)"
+            if "\x00" in value or _has_lone_surrogate(value):
+                return "holds characters that are not text (the server would refuse the response)"
             if len(value) > self.max_length:
                 return f"is {len(value)} characters, more than the {self.max_length} allowed"
         return None
@@ -211,6 +214,14 @@ class Survey:
         return self.low_score is not None and self.low_score.holds(answers)
 
 
+def _has_lone_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _pick(texts: Text, language: str, fallback: str | None = None) -> str:
     if language in texts:
         return texts[language]
@@ -223,30 +234,65 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
+class _NotJson(ValueError):
+    """NaN and Infinity, which Python reads but JSON does not have."""
 
 
-class _DuplicateKey(ValueError):
-    pass
+def _no_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def _line_column(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - text.rfind("\n", 0, offset)
+    return f"line {line}, column {column}"
+
+
+def _path_to(root: Any, target: dict[str, Any]) -> str:
+    """Where an object stands in a parsed document, found by identity."""
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path or "(top level)"
+        if isinstance(node, dict):
+            stack += [(v, join(path, k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, join(path, i)) for i, v in enumerate(node)]
+    return "(top level)"
 
 
 def read_json(text: str) -> tuple[Any, list[Problem]]:
-    """Parse JSON text, turning any failure into a Problem with line and column."""
+    """Parse JSON text, turning any failure into a Problem saying where it is."""
+    repeated: list[tuple[dict[str, Any], str]] = []
+
+    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result and (result, key) not in repeated:
+                repeated.append((result, key))
+            result[key] = value
+        return result
+
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys), []
+        data = json.loads(text, object_pairs_hook=keep_pairs, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
-        where = f"line {e.lineno}, column {e.colno}"
-        return None, [Problem(where, f"not valid JSON: {e.msg}")]
-    except _DuplicateKey as e:
-        return None, [Problem("(top level)", f'not valid JSON: the key "{e}" appears twice in one object')]
+        return None, [Problem(f"line {e.lineno}, column {e.colno}", f"not valid JSON: {e.msg}")]
+    except _NotJson as e:
+        found = next((m for m in _TOKEN.finditer(text) if m.group(1)), None)
+        where = _line_column(text, found.start(1)) if found else "(top level)"
+        return None, [Problem(where, f"not valid JSON: {e} is not a JSON value")]
     except RecursionError:
         return None, [Problem("(top level)", "not valid JSON: nested too deeply")]
+    if repeated:
+        return None, [
+            Problem(_path_to(data, obj), f'the key "{key}" appears twice in this object; keep only one')
+            for obj, key in repeated
+        ]
+    return data, []
 
 
 def read_survey_file(path: str | Path) -> tuple[Any, list[Problem]]:
@@ -257,7 +303,12 @@ def read_survey_file(path: str | Path) -> tuple[Any, list[Problem]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        return None, [Problem("(file)", f"not UTF-8 text (byte {e.start})")]
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = e.start - raw.rfind(b"\n", 0, e.start)
+        byte = raw[e.start]
+        return None, [
+            Problem(f"line {line}, column {column}", f"not UTF-8 text (byte 0x{byte:02X}); save it as UTF-8")
+        ]
     return read_json(text)
 
 
@@ -340,7 +391,9 @@ def _questions(data: Mapping[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
 def _check_meaning(data: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     languages = data.get("languages")
-    if isinstance(languages, list) and all(isinstance(x, str) for x in languages):
+    # A bad language code is reported once by the schema, not again on every text.
+    language_code = SchemaValidator(survey_schema()["$defs"]["language"])
+    if isinstance(languages, list) and not any(language_code.violations(x) for x in languages):
         problems += _check_languages(data, languages)
     positions: dict[str, int] = {}
     for qi, q in _questions(data):
@@ -404,10 +457,12 @@ def _check_question(q: dict[str, Any], at: str) -> list[Problem]:
     if kind not in QUESTION_TYPES:
         return []
     problems = []
-    if kind in CHOICE_TYPES and not q.get("options"):
-        problems.append(Problem(at, f"a {kind} question needs at least one option"))
-    if kind == "single_choice" and isinstance(q.get("options"), list) and len(q["options"]) == 1:
-        problems.append(Problem(join(at, "options"), "a single_choice question needs two options"))
+    fewest = {"single_choice": 2, "multiple_choice": 1}.get(kind, 0)
+    need = f"a {kind} question needs at least {fewest} option{'s' if fewest > 1 else ''}"
+    if fewest and "options" not in q:
+        problems.append(Problem(at, f"{need}; it has no options"))
+    elif fewest and isinstance(q["options"], list) and len(q["options"]) < fewest:
+        problems.append(Problem(join(at, "options"), f"{need}, not {len(q['options'])}"))
     for key, kinds in _ONLY_FOR.items():
         if key in q and kind not in kinds:
             problems.append(Problem(join(at, key), f"only {' and '.join(kinds)} questions have {key}"))
@@ -429,6 +484,9 @@ def _check_question(q: dict[str, Any], at: str) -> list[Problem]:
     return problems
 
 
+_AFTER_ALL = 1 << 30  # where the contact question stands: after every question of the file
+
+
 def _check_rule(data: dict[str, Any], rule: dict[str, Any], at: str, before: int | None) -> list[Problem]:
     """Check each condition names a question that exists (earlier, for show_if) and can match."""
     if "question" in rule:
@@ -440,21 +498,30 @@ def _check_rule(data: dict[str, Any], rule: dict[str, Any], at: str, before: int
             if isinstance(rule.get(form), list)
             for i, c in enumerate(rule[form])
         ]
-    index = {q.get("id"): (qi, q) for qi, q in reversed(list(_questions(data)))}
+    index = {q["id"]: (qi, q) for qi, q in reversed(list(_questions(data))) if isinstance(q.get("id"), str)}
+    contact_ok = {"id": CONTACT_OK, "type": "yes_no"}
     if isinstance(data.get("contact"), dict):
-        count = len(data.get("questions", []))
-        index.setdefault(CONTACT_OK, (count, {"id": CONTACT_OK, "type": "yes_no"}))
+        index.setdefault(CONTACT_OK, (_AFTER_ALL, contact_ok))
+    operand_schemas = survey_schema()["$defs"]["condition"]["properties"]
     problems = []
     for where, c in conditions:
         if not isinstance(c, dict) or not isinstance(c.get("question"), str) or len(c) != 2:
             continue
+        (op,) = (k for k in c if k != "question")
+        if op not in OPERATORS or SchemaValidator(operand_schemas[op]).violations(c[op]):
+            continue  # the schema has said what is wrong with it
         target = c["question"]
         if target not in index:
             problems.append(Problem(join(where, "question"), f'no question "{target}" in this survey'))
             continue
         qi, q = index[target]
         if before is not None and qi >= before:
-            what = "this question itself" if qi == before else f"a later question (questions[{qi}])"
+            if q is contact_ok:
+                what = "the contact question, which comes after every question"
+            elif qi == before:
+                what = "this question itself"
+            else:
+                what = f"a later question (questions[{qi}])"
             problems.append(
                 Problem(
                     join(where, "question"),
@@ -462,7 +529,6 @@ def _check_rule(data: dict[str, Any], rule: dict[str, Any], at: str, before: int
                 )
             )
             continue
-        (op,) = (k for k in c if k != "question")
         why = _condition_mismatch(q, op, c[op])
         if why:
             problems.append(Problem(join(where, op), why))
@@ -483,23 +549,19 @@ def _condition_mismatch(q: dict[str, Any], op: str, value: Any) -> str | None:
         id=str(qid),
         type=str(kind),
         text={},
-        options=tuple(
-            Option(o["value"], {}) for o in q.get("options", []) if isinstance(o, dict) and "value" in o
-        ),
+        options=tuple(Option(v, {}) for v in _option_values(q)),
         max_length=10**9,
     )
     if op in COMPARISONS:
         scale = probe.scale
         assert scale is not None
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f'{_show(value)} is not a number, and "{qid}" is a {kind} question'
         ok = {
             "lt": value > scale[0],
             "lte": value >= scale[0],
             "gt": value < scale[-1],
             "gte": value <= scale[-1],
         }[op]
-        return None if ok else f'{_show(value)} can never match "{qid}" ({scale[0]} to {scale[-1]})'
+        return None if ok else f'{op} {value} can never hold for {kind} question "{qid}" ({_expects(q)})'
     for v in values:
         answer = [v] if kind == "multiple_choice" and isinstance(v, str) else v
         if probe.answer_problem(answer) is not None:
@@ -507,11 +569,18 @@ def _condition_mismatch(q: dict[str, Any], op: str, value: Any) -> str | None:
     return None
 
 
+def _option_values(q: dict[str, Any]) -> list[str]:
+    """The option values of a question not yet known to be valid (the schema reports the rest)."""
+    options = q.get("options")
+    if not isinstance(options, list):
+        return []
+    return [o["value"] for o in options if isinstance(o, dict) and isinstance(o.get("value"), str)]
+
+
 def _expects(q: dict[str, Any]) -> str:
     kind = q.get("type")
     if kind in CHOICE_TYPES:
-        values = [o.get("value") for o in q.get("options", []) if isinstance(o, dict)]
-        return "options: " + ", ".join(str(v) for v in values)
+        return "options: " + ", ".join(_option_values(q))
     return {
         "rating": "whole numbers 1 to 5",
         "likelihood": "whole numbers 0 to 10",

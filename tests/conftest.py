@@ -1,0 +1,15 @@
+"""Fixtures every test module may use; keep this small and generic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """An empty kiosk data folder, as `--data-dir` would name it."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return folder
