@@ -109,6 +109,6 @@ def _is_time(value: Any) -> bool:
         return False
     try:
         parse_iso(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return False
     return True
