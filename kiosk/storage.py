@@ -5,13 +5,14 @@ longer opens. Here every write goes to a temporary file in the same folder, is f
 old file in one `os.replace`, and the folder is fsynced so the new name is durable too. A crash at
 any instant leaves the old file or the new one.
 
-`ChunkStorage` also puts a one-line header before the TinyDB JSON: a checksum of the body and a
-small index of its documents. Opening a store then reads the headers only, and a damaged file
-(truncated, garbage, a bad sector) is recognised instead of being half-read.
+`ChunkStorage` also puts checksums and a small index of its documents before the TinyDB JSON.
+Opening a store then reads the indexes only, and a damaged file (truncated, garbage, a bad
+sector) is recognised by its checksums and length instead of being half-read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -24,7 +25,9 @@ from tinydb.storages import Storage
 
 FILE_MODE = 0o600
 TMP_SUFFIX = ".tmp"
-FORMAT_VERSION = 1
+MAGIC = b"kiosk-store"
+FORMAT_VERSION = b"1"
+INDEX_READ = 8192
 
 Summarize = Callable[[dict[str, Any]], list[Any]]
 
@@ -66,19 +69,23 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     fsync_dir(path.parent)
 
 
 class ChunkStorage(Storage):
-    """One partition file: a checked header line, then the TinyDB data as JSON.
+    """One partition file, in three lines, so that a short header can vouch for the rest:
 
-    The parsed data is cached, because this process is the file's only writer (the store holds a
-    lock), and dropped with `forget()` so that old partitions cost no memory until they are read.
+        kiosk-store 1 <crc32 of the index> <crc32 of the data> <length of the data>
+        <index: a JSON object made by `summarize`, small: no answers in it>
+        <the TinyDB data as JSON>
+
+    Opening a store reads only the first two lines of each file and checks the index and the
+    file's length (a truncated file is caught there); the data's checksum is checked when the
+    data is read. The parsed data is cached, because this process is the file's only writer (the
+    store holds a lock), and dropped with `forget()` so that old partitions cost no memory.
     """
 
     def __init__(self, path: str | os.PathLike[str], summarize: Summarize) -> None:
@@ -89,16 +96,15 @@ class ChunkStorage(Storage):
 
     def read(self) -> dict[str, Any] | None:
         if self._data is None:
-            loaded = self._load()
-            if loaded is None:
+            raw = read_data(self.path)
+            if raw is None:
                 return None
-            header, body = loaded
             try:
-                data = json.loads(body)
+                data = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
-                raise CorruptFile(self.path, f"body is not JSON ({exc})") from exc
+                raise CorruptFile(self.path, f"data is not JSON ({exc})") from exc
             if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
-                raise CorruptFile(self.path, "body is not a TinyDB database")
+                raise CorruptFile(self.path, "data is not a TinyDB database")
             self._data = data
         return self._data
 
@@ -106,9 +112,16 @@ class ChunkStorage(Storage):
         # TinyDB has already changed the dict read() returned; if the write fails, the cache no
         # longer matches the disk, so drop it and let the next read see what is really stored.
         self._data = None
+        index = json.dumps(self._summarize(data), separators=(",", ":")).encode()
         body = json.dumps(data, separators=(",", ":")).encode()
-        header = {"v": FORMAT_VERSION, "crc32": zlib.crc32(body), "docs": self._summarize(data)}
-        write_atomic(self.path, json.dumps(header, separators=(",", ":")).encode() + b"\n" + body)
+        header = b"%s %s %08x %08x %d\n" % (
+            MAGIC,
+            FORMAT_VERSION,
+            zlib.crc32(index),
+            zlib.crc32(body),
+            len(body),
+        )
+        write_atomic(self.path, b"%s%s\n%s" % (header, index, body))
         self._data = data
 
     def close(self) -> None:
@@ -118,34 +131,56 @@ class ChunkStorage(Storage):
         """Free the cached data; the next read() loads the file again."""
         self._data = None
 
-    @property
-    def cached(self) -> bool:
-        return self._data is not None
 
-    def index(self) -> list[Any] | None:
-        """The header's document index, checked against the body, without parsing the body."""
-        loaded = self._load()
-        return None if loaded is None else loaded[0]["docs"]
+def read_index(path: str | os.PathLike[str]) -> Any:
+    """A partition's index, checked, reading only the start of the file; None if it is missing."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:  # plain os calls: this runs for every file at open, and buffered files cost more
+        size = os.fstat(fd).st_size
+        head = os.read(fd, INDEX_READ)
+        while head.find(b"\n", head.find(b"\n") + 1) < 0 and (more := os.read(fd, INDEX_READ)):
+            head += more
+    finally:
+        os.close(fd)
+    first, _, rest = head.partition(b"\n")
+    index_crc, _, data_length = _header(first, path)
+    index, newline, _ = rest.partition(b"\n")
+    if not newline or zlib.crc32(index) != index_crc:
+        raise CorruptFile(path, "index checksum mismatch (truncated or damaged)")
+    if size != len(first) + len(index) + 2 + data_length:
+        raise CorruptFile(path, f"{size} bytes where the header says otherwise (truncated?)")
+    try:
+        parsed = json.loads(index)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptFile(path, f"index is not JSON ({exc})") from exc
+    if not isinstance(parsed, dict):
+        raise CorruptFile(path, "index is not an object")
+    return parsed
 
-    def _load(self) -> tuple[dict[str, Any], bytes] | None:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        head, newline, body = raw.partition(b"\n")
-        if not newline:
-            raise CorruptFile(self.path, "no header line (truncated or not written by the store)")
-        try:
-            header = json.loads(head)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CorruptFile(self.path, f"header is not JSON ({exc})") from exc
-        if (
-            not isinstance(header, dict)
-            or header.get("v") != FORMAT_VERSION
-            or not isinstance(header.get("crc32"), int)
-            or not isinstance(header.get("docs"), list)
-        ):
-            raise CorruptFile(self.path, "header is not a store header")
-        if zlib.crc32(body) != header["crc32"]:
-            raise CorruptFile(self.path, "checksum mismatch (truncated or damaged)")
-        return header, body
+
+def read_data(path: Path) -> bytes | None:
+    """A partition's data line, checked against the header; None if the file is missing."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    first, _, rest = raw.partition(b"\n")
+    _, data_crc, data_length = _header(first, path)
+    _, newline, data = rest.partition(b"\n")
+    if not newline or len(data) != data_length or zlib.crc32(data) != data_crc:
+        raise CorruptFile(path, "data checksum mismatch (truncated or damaged)")
+    return data
+
+
+def _header(first: bytes, path: Path) -> tuple[int, int, int]:
+    fields = first.split(b" ")
+    if len(fields) != 5 or fields[:2] != [MAGIC, FORMAT_VERSION]:
+        raise CorruptFile(path, "no store header (truncated, emptied or not a store file)")
+    try:
+        return int(fields[2], 16), int(fields[3], 16), int(fields[4])
+    except ValueError as exc:
+        raise CorruptFile(path, "store header is damaged") from exc
