@@ -13,3 +13,9 @@ def data_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def repo() -> Path:
+    """The project's root, where `python main.py` runs."""
+    return Path(__file__).resolve().parent.parent
