@@ -43,9 +43,7 @@ format: venv
 
 ## screenshots: refresh docs/screens/ from `main.py preview`
 screenshots: deps
-	@for survey in fft post-visit; do for lang in en es; do \
-	  SDL_VIDEODRIVER=offscreen $(PY) main.py preview --survey $$survey --lang $$lang \
-	    --out docs/screens/$$survey-$$lang || exit 1; done; done
+	@for survey in fft post-visit; do $(PY) main.py preview --survey $$survey --out docs/screens || exit 1; done
 
 ## bench: every benchmark, each printing ratios against its own baseline
 bench: deps
