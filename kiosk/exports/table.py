@@ -14,23 +14,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiosk.record import FIELDS
 from kiosk.survey import CHOICE_TYPES, Question, Survey
 
 SurveyKey = tuple[str | None, int | None]
 Resolver = Callable[[str, int], Survey | None]
 
-METADATA = (
-    "id",
-    "survey_id",
-    "survey_version",
-    "kiosk_id",
-    "channel",
-    "language",
-    "started_at",
-    "submitted_at",
-    "status",
-    "flags",
-)
+METADATA = (*(name for name in FIELDS if name != "answers"), "flags")
 METADATA_MEANING = {
     "id": "the response's UUID, minted when the survey started",
     "survey_id": "which survey was answered",
