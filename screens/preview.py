@@ -6,6 +6,7 @@ nothing) and the clock is a fake one, so that the "Still there?" countdown shows
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,11 @@ from kiosk.controller import KioskController, QuestionView
 from kiosk.survey import Survey
 
 FRAMES_PER_SHOT = 3
+# The handoff screen shows an example link, signed with a throwaway key: a preview never signs with
+# the kiosk's own key, so a photo of it can start nothing on a real server.
+EXAMPLE_SERVER = "https://feedback.example.org"
+EXAMPLE_TOKEN = "front-desk-1.preview-only-not-a-kiosk-token"
+EXAMPLE_KIOSK = "front-desk-1"
 
 
 class PreviewStore:
@@ -49,7 +55,10 @@ def render_preview(
     from screens.app import KioskApp
 
     clock = PreviewClock()
-    controller = KioskController(survey, config, PreviewStore(), clock=clock)
+    example = dataclasses.replace(
+        config, server_url=EXAMPLE_SERVER, token=EXAMPLE_TOKEN, kiosk_id=EXAMPLE_KIOSK
+    )
+    controller = KioskController(survey, example, PreviewStore(), clock=clock)
     app = KioskApp(controller, speech=None, logo=logo, transitions=False)
     app._run_prepare()
     runTouchApp(embedded=True)
@@ -73,7 +82,8 @@ def render_preview(
             question_screen = app.screen("question")
             app.show_screen("question")
             for question in survey.questions:
-                question_screen.show_view(QuestionView.preview(survey, question, language), controller.texts)
+                view = QuestionView.preview(survey, question, language, can_hand_off=controller.can_hand_off)
+                question_screen.show_view(view, controller.texts)
                 shot(f"question-{question.id}")
             controller.start()
             clock.now += controller.idle_seconds + 3
@@ -88,6 +98,12 @@ def render_preview(
             shot("thank-you")
             thank_you.show(survey, language, controller.texts, failed=True)
             shot("save-failed")
+            if controller.can_hand_off:
+                controller.reset()
+                controller.choose_language(language)
+                controller.start()
+                controller.handoff()
+                shot("handoff")
     finally:
         app.stop()
     return written

@@ -41,6 +41,7 @@ class QuestionScreen(KioskScreen):
         view = c.question_view
         if view is None:  # saving: the last question stays, its buttons asleep
             self.ids.next.disabled = self.ids.back.disabled = True
+            self._offer_phone(False)
             self.ids.status.text = c.texts("Saving your answers…") if c.saving else ""
             return
         self.show_view(view, c.texts)
@@ -74,6 +75,12 @@ class QuestionScreen(KioskScreen):
         ids.next.disabled = not view.can_advance
         ids.back.disabled = False
         ids.status.text = ""
+        self._offer_phone(view.can_hand_off)
+
+    def _offer_phone(self, offered: bool) -> None:
+        """ "Continue on my phone" is not there at all unless the survey and the kiosk allow it."""
+        self.ids.phone.opacity = 1 if offered else 0
+        self.ids.phone.disabled = not offered
 
     def _chosen(self, _widget: AnswerWidget, value: Any) -> None:
         if self.view is not None and self.view.question.type == "multiple_choice":
@@ -94,6 +101,7 @@ class QuestionScreen(KioskScreen):
         self.view = None
         for name in ("progress", "question_text", "hint", "status"):
             self.ids[name].text = ""
+        self._offer_phone(False)
 
 
 def spoken_text(view: QuestionView, texts: Texts) -> str:

@@ -40,7 +40,15 @@ def test_preview_renders_every_screen_of_a_survey(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     names = [Path(line).name for line in done.stdout.split()]
-    expected = ["welcome", "question-overall", "question-why", "still-there", "thank-you", "save-failed"]
+    expected = [
+        "welcome",
+        "question-overall",
+        "question-why",
+        "still-there",
+        "thank-you",
+        "save-failed",
+        "handoff",
+    ]
     assert names == [
         f"fft-{lang}-{i:02d}-{n}.png" for lang in ("en", "es") for i, n in enumerate(expected, 1)
     ]
