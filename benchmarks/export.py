@@ -6,12 +6,15 @@ Each measurement runs in a fresh process, so its peak RSS is its own. In the sam
   (b) our exports (kiosk.exports.export_file) of the same streamed records: CSV (two passes:
       plan, then write), XLSX, JSON, JSON Lines, FHIR;
   (c) the kiosk end to end: `python main.py export` on a store of that many responses, built as
-      benchmarks/store.py builds one (partition files written through the store's own storage).
+      benchmarks/store.py builds one (partition files written through the store's own storage);
+  (d) the server end to end: `python main.py server export` from a SQLite database holding that
+      many responses, as ingest stores them (rows streamed from SQL into the same writers).
 Each run is repeated and the fastest kept (other processes share this machine); CPU seconds are
 shown beside wall seconds for the same reason. Goals at 100,000, on wall time: CSV <= 3 s,
 XLSX <= 20 s, peak RSS <= 200 MB. Exits 1 if a goal is missed.
 
-    .venv/bin/python benchmarks/export.py [--count 100000] [--repeat 3] [--no-store]
+    .venv/bin/python benchmarks/export.py [--count 100000] [--repeat 3] [--no-store] [--no-server]
+      [--only-server]
 """
 
 from __future__ import annotations
@@ -154,6 +157,60 @@ def kiosk_command(fmt: str, data_dir: Path, path: Path, count: int) -> None:
     assert code == 0 and f"exported {count} response(s)" in said.getvalue(), (code, said.getvalue())
 
 
+def build_server_db(folder: Path, count: int) -> str:
+    """A migrated server database holding `count` responses, with the columns ingest fills."""
+    import hashlib
+
+    from sqlalchemy import insert
+
+    from kiosk.record import canonical, parse_iso
+    from sync.server.db import make_engine, prepare_database
+    from sync.server.models import Response
+
+    url = f"sqlite:///{folder / 'server.db'}"
+    engine = make_engine(url)
+    prepare_database(engine)
+    received = parse_iso("2026-12-01T00:00:00Z")
+    rows = []
+    with engine.begin() as connection:
+        for record in responses(count):
+            text = canonical(record)
+            rows.append(
+                {
+                    "id": record["id"],
+                    "survey_id": record["survey_id"],
+                    "survey_version": record["survey_version"],
+                    "kiosk_id": record["kiosk_id"],
+                    "site": "main",
+                    "channel": record["channel"],
+                    "status": record["status"],
+                    "submitted_at": parse_iso(record["submitted_at"]),
+                    "received_at": received,
+                    "digest": hashlib.sha256(text).hexdigest(),
+                    "payload": text.decode(),
+                }
+            )
+            if len(rows) == 5000:
+                connection.execute(insert(Response), rows)
+                rows = []
+        if rows:
+            connection.execute(insert(Response), rows)
+    engine.dispose()
+    return url
+
+
+def server_command(fmt: str, url: str, path: Path, count: int) -> None:
+    import contextlib
+    import io
+
+    import main
+
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        code = main.main(["server", "export", "--database", url, "--format", fmt, "-o", str(path)])
+    assert code == 0 and f"exported {count} response(s)" in said.getvalue(), (code, said.getvalue())
+
+
 def child(kind: str, count: int, data_dir: str | None) -> None:
     """Run one measurement in this fresh process; print seconds and peak RSS as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,6 +228,9 @@ def child(kind: str, count: int, data_dir: str | None) -> None:
         elif kind == "kiosk-read":
             assert data_dir is not None
             read_store(Path(data_dir), count, path)
+        elif kind.startswith("server-"):
+            assert data_dir is not None
+            server_command(kind.removeprefix("server-"), data_dir, path, count)
         elif kind.startswith("kiosk-"):
             assert data_dir is not None
             kiosk_command(kind.removeprefix("kiosk-"), Path(data_dir), path, count)
@@ -186,7 +246,7 @@ def child(kind: str, count: int, data_dir: str | None) -> None:
     )
 
 
-def measure(kind: str, count: int, repeat: int, data_dir: Path | None = None) -> dict[str, float]:
+def measure(kind: str, count: int, repeat: int, data_dir: Path | str | None = None) -> dict[str, float]:
     """The fastest of `repeat` fresh processes, and the highest peak RSS among them."""
     args = [sys.executable, __file__, "--child", kind, "--count", str(count)]
     if data_dir is not None:
@@ -208,6 +268,10 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, the fastest kept")
     parser.add_argument("--no-store", action="store_true", help="skip the kiosk end-to-end runs")
+    parser.add_argument("--no-server", action="store_true", help="skip the `server export` runs")
+    parser.add_argument(
+        "--only-server", action="store_true", help="only the baseline and the `server export` runs"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -220,9 +284,15 @@ def main() -> int:
     print(f"exports of {count:,} responses, best of {args.repeat} fresh processes each")
     print(f"load average before: {load} on {os.cpu_count()} CPUs\n")
     results: dict[str, dict[str, float]] = {}
-    for kind in ("source", "baseline-csv", "baseline-json", "csv", "xlsx", "json", "jsonl", "fhir"):
+    kinds = ("source", "baseline-csv", "baseline-json", "csv", "xlsx", "json", "jsonl", "fhir")
+    for kind in kinds[:3] if args.only_server else kinds:
         results[kind] = measure(kind, count, args.repeat)
-    if not args.no_store:
+    if not args.no_server:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = build_server_db(Path(tmp), count)
+            for fmt in ("csv", "xlsx"):
+                results[f"server-{fmt}"] = measure(f"server-{fmt}", count, args.repeat, url)
+    if not args.no_store and not args.only_server:
         with tempfile.TemporaryDirectory() as tmp:
             build_store(Path(tmp), count)
             results["kiosk-read"] = measure("kiosk-read", count, args.repeat, Path(tmp))
@@ -232,17 +302,18 @@ def main() -> int:
     base = {"csv": results["baseline-csv"]["seconds"], "json": results["baseline-json"]["seconds"]}
     print(f"{'run':<15}{'wall s':>8}{'CPU s':>8}{'ratio':>18}{'peak RSS MB':>13}{'file MB':>9}")
     for kind, r in results.items():
-        fmt = kind.removeprefix("kiosk-")
+        fmt = kind.removeprefix("kiosk-").removeprefix("server-")
         against = "csv" if fmt in ("csv", "xlsx", "baseline-csv") else "json"
         ratio = "" if fmt in ("source", "read") else f"{r['seconds'] / base[against]:6.1f}x {against} base"
         row = f"{kind:<15}{r['seconds']:8.2f}{r['cpu']:8.2f}{ratio:>18}{r['rss_mb']:13.0f}"
         print(row + (f"{r['file_mb']:9.1f}" if r["file_mb"] else ""))
     print("(kiosk-read: iterating the store once, no export; CSV and XLSX read it twice)")
+    print("(server-*: `python main.py server export` from SQLite, the process start included)")
 
     missed = []
     scale = max(count / 100_000, 1.0)  # a smaller export must meet the 100,000 goals too
     for kind, r in results.items():
-        fmt = kind.removeprefix("kiosk-")
+        fmt = kind.removeprefix("kiosk-").removeprefix("server-")
         if fmt in GOALS and r["seconds"] > GOALS[fmt] * scale:
             missed.append(f"{kind}: {r['seconds']:.2f} s > {GOALS[fmt] * scale:.1f} s")
         if not kind.startswith("baseline") and r["rss_mb"] > RSS_GOAL_MB:

@@ -105,6 +105,8 @@ class KioskConfig:
     sync_interval_seconds: int = 30
     large_text: bool = False
     high_contrast: bool = False
+    # Folders the admin screen offers for exports besides USB sticks (a network share, a test's folder).
+    export_folders: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, data_dir: Path) -> KioskConfig:
@@ -184,11 +186,17 @@ class KioskConfig:
         self.pin_hash = hash_pin(pin)
 
 
-_JSON_WORDS = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}
+_JSON_WORDS = {
+    "str": "a string",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "list[str]": "a list of strings",
+}
 
 
 def _type_problem(annotation: Any, value: Any) -> str | None:
-    """Check a value against the simple annotations used above (str, int, float, bool, X | None)."""
+    """Check a value against the annotations used above: str, int, float, bool, list[str], X | None."""
     names = [part.strip() for part in str(annotation).split("|")]
     if value is None:
         return None if "None" in names else "must not be null"
@@ -197,6 +205,7 @@ def _type_problem(annotation: Any, value: Any) -> str | None:
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
         "bool": isinstance(value, bool),
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
     }
     if any(ok.get(name, False) for name in names):
         return None

@@ -13,15 +13,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from kiosk.config import KioskConfig
+from kiosk.credentials import derive_handoff_key
 from kiosk.flow import Flow
+from kiosk.handoff import mint, url
 from kiosk.i18n import Texts, offered_languages
+from kiosk.record import utc_now
 from kiosk.survey import Question, Survey
 
-Phase = Literal["welcome", "question", "thank_you", "save_failed", "admin"]
+if TYPE_CHECKING:
+    from kiosk.admin import KioskAdmin
+
+Phase = Literal["welcome", "question", "thank_you", "save_failed", "admin", "handoff"]
 Job = Callable[[], Any]
 Done = Callable[[Any], None]
 Background = Callable[[Job, Done], None]
@@ -69,12 +75,15 @@ class QuestionView:
     can_advance: bool = False
     is_first: bool = False
     is_last: bool = False
+    can_hand_off: bool = False
 
     def text(self, texts: Any) -> str:
         return self.survey.text(texts, self.language) if texts else ""
 
     @classmethod
-    def preview(cls, survey: Survey, question: Question, language: str) -> QuestionView:
+    def preview(
+        cls, survey: Survey, question: Question, language: str, *, can_hand_off: bool = False
+    ) -> QuestionView:
         """A question as it first appears, at its place among all the survey's questions."""
         position = survey.questions.index(question)
         return cls(
@@ -86,6 +95,7 @@ class QuestionView:
             can_advance=not question.required,
             is_first=position == 0,
             is_last=position == len(survey.questions) - 1,
+            can_hand_off=can_hand_off,
         )
 
 
@@ -95,6 +105,8 @@ class AdminStatus:
     pending: int
     last_error: str | None
     unsaved: int
+    today: int | None = None
+    quarantined: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ class KioskController:
         clock: Callable[[], float] = time.monotonic,
         background: Background = run_inline,
         updated_survey: Callable[[str], Survey | None] | None = None,
+        admin: KioskAdmin | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -140,6 +153,7 @@ class KioskController:
         self.unsaved: list[dict[str, Any]] = []
         self.admin_status: AdminStatus | None = None
         self.exit_requested = False
+        self.handoff_url: str | None = None
         self.pin_open = False
         self.pin_entry = ""
         self.pin_checking = False
@@ -151,6 +165,14 @@ class KioskController:
         self._pin_touched = now
         self._corner_since: float | None = None
         self._last_completed: tuple[dict[str, Any], float] | None = None
+        self.admin = admin
+        if admin is not None:
+            admin.attach(
+                background=background,
+                changed=self._changed,
+                use_survey=self.switch_survey,
+                current=lambda: self.survey,
+            )
 
     def _use_survey(self, survey: Survey) -> None:
         self.survey = survey
@@ -188,12 +210,17 @@ class KioskController:
             can_advance=flow.can_advance and not self.saving,
             is_first=flow.is_first,
             is_last=flow.is_last,
+            can_hand_off=self.can_hand_off and not self.saving,
         )
 
     @property
     def allows_exit(self) -> bool:
-        """Escape and the window's close button work on the admin screen only."""
-        return self.phase == "admin"
+        """Escape and the window's close button work on the admin screen only, and not mid-export."""
+        return self.phase == "admin" and not self._admin_busy
+
+    @property
+    def _admin_busy(self) -> bool:
+        return self.admin is not None and self.admin.busy
 
     @property
     def pin_locked_seconds(self) -> int:
@@ -355,6 +382,16 @@ class KioskController:
         if self.phase == "save_failed" and elapsed >= SAVE_FAILED_SECONDS:
             self.reset()
             return
+        if self.phase == "handoff" and elapsed >= self.config.handoff_seconds:
+            self.reset()
+            return
+        if self.phase == "admin" and self.admin is not None:
+            redraw, recount = self.admin.poll()
+            if recount:
+                self.refresh_admin()
+            changed |= redraw
+            if self.admin.busy:  # the admin screen's own timeout starts once the export is written
+                self._last_touch = now
         if self.phase == "admin" and now - self._last_touch >= ADMIN_IDLE_SECONDS:
             self.reset()
             return
@@ -380,6 +417,8 @@ class KioskController:
     def _enter(self, phase: Phase, now: float) -> None:
         self.phase = phase
         self._phase_since = now
+        if phase != "handoff":
+            self.handoff_url = None  # the link carries answers: it exists only while its QR code shows
 
     # -- the end of a visit --------------------------------------------------------------------
 
@@ -439,6 +478,56 @@ class KioskController:
         self._absorb(outcome)
         self._changed()
 
+    # -- the phone handoff ---------------------------------------------------------------------
+
+    @property
+    def can_hand_off(self) -> bool:
+        """The phone handoff needs a survey that allows it and a server for the phone to reach."""
+        return self.survey.handoff and self.config.enrolled
+
+    def handoff(self) -> None:
+        """Save the answers so far as `handed_off`, then show the QR code of the signed link.
+
+        The token is minted before the visit ends, so that a token that cannot be made leaves the
+        patient where they were. Like "Thank you", the QR code shows only once the store has the
+        record: the kiosk's half carries the free text, which the link never does.
+        """
+        if not self._accepting() or not self.can_hand_off:
+            return
+        flow = self.flow
+        assert flow is not None and self.config.token and self.config.kiosk_id and self.config.server_url
+        try:
+            token = mint(
+                self.survey,
+                response_id=flow.response_id,
+                language=flow.language,
+                answers=flow.answers,
+                kiosk_id=self.config.kiosk_id,
+                key=derive_handoff_key(self.config.token),
+                started_at=flow.started_at,
+                now=utc_now(),
+                minutes=self.config.handoff_minutes,
+            )
+        except ValueError as exc:
+            self.last_error = f"handoff: {exc}"
+            self._changed()
+            return
+        record = flow.finish("handed_off", now=self.clock())
+        assert record is not None
+        self.flow = None
+        self.still_there = False
+        self.handoff_url = url(self.config.server_url, token)
+        self.saving = True
+        self._changed()
+        self._save(record, self._saved_for_handoff)
+
+    def _saved_for_handoff(self, outcome: SaveOutcome) -> None:
+        self.saving = False
+        ok = self._absorb(outcome)
+        if self.phase == "question":  # not if staff opened the admin screen meanwhile
+            self._enter("handoff" if ok else "save_failed", self.clock())
+        self._changed()
+
     def reset(self) -> None:
         """Back to the welcome screen, with nothing left of the previous patient."""
         now = self.clock()
@@ -459,6 +548,8 @@ class KioskController:
         self.still_there = False
         self.countdown = 0
         self.admin_status = None
+        if self.admin is not None:
+            self.admin.leave()
         self._close_pin()
         self._last_touch = now
         self.resets += 1
@@ -550,12 +641,19 @@ class KioskController:
         self.refresh_admin()
 
     def refresh_admin(self) -> None:
-        store = self.store
+        store, admin = self.store, self.admin
         unsaved = len(self.unsaved)
 
         def read() -> AdminStatus:
             status = store.status()
-            return AdminStatus(store.count(), store.pending_count(), status.get("last_error"), unsaved)
+            return AdminStatus(
+                store.count(),
+                store.pending_count(),
+                status.get("last_error"),
+                unsaved,
+                admin.count_today() if admin is not None else None,
+                status.get("quarantined", 0),
+            )
 
         self.background(read, self._admin_read)
 
@@ -563,11 +661,17 @@ class KioskController:
         if isinstance(status, Exception):
             status = AdminStatus(0, 0, f"{type(status).__name__}: {status}", len(self.unsaved))
         if status.last_error is None and self.last_error is not None:
-            status = AdminStatus(status.stored, status.pending, self.last_error, status.unsaved)
+            status = replace(status, last_error=self.last_error)
         self.admin_status = status
         self._changed()
 
     def exit_kiosk(self) -> None:
-        if self.phase == "admin":
+        if self.allows_exit:
             self.exit_requested = True
+            self._changed()
+
+    def switch_survey(self, survey: Survey) -> None:
+        """The admin's choice of survey; the admin screen is between patients, so no one is mid-survey."""
+        if self.phase == "admin" and self.flow is None:
+            self._use_survey(survey)
             self._changed()

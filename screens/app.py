@@ -35,13 +35,14 @@ FONTS = Path(__file__).resolve().parent.parent / "assets" / "fonts"
 TICK_SECONDS = 0.25
 CORNER_DP = 96
 
-# Screens and overlays, imported and built on first use. ISSUE 6's handoff QR screen is one more entry
-# here and one more controller phase in PHASE_SCREENS.
+# Screens and overlays, imported and built on first use. A new screen is one entry here and its
+# controller phase in PHASE_SCREENS.
 SCREENS = {
     "welcome": "screens.welcome:WelcomeScreen",
     "question": "screens.question:QuestionScreen",
     "thank_you": "screens.thank_you:ThankYouScreen",
     "admin": "screens.admin:AdminScreen",
+    "handoff": "screens.handoff:HandoffScreen",
 }
 OVERLAYS = {
     "still_there": "screens.still_there:StillThereOverlay",
@@ -53,8 +54,9 @@ PHASE_SCREENS = {
     "thank_you": "thank_you",
     "save_failed": "thank_you",
     "admin": "admin",
+    "handoff": "handoff",
 }
-ORDER = ["welcome", "question", "thank_you", "admin"]
+ORDER = ["welcome", "question", "handoff", "thank_you", "admin"]
 
 
 def register_fonts() -> None:
@@ -251,22 +253,26 @@ def start_sync(store: Any, config: KioskConfig, data_dir: Path) -> Any:
 
 def run_kiosk(store: Any, config: KioskConfig, survey: Survey, data_dir: Path, *, logo: Path | None) -> None:
     """The kiosk until staff exit it; surveys the server publishes replace this one between patients."""
+    from kiosk.admin import KioskAdmin
     from kiosk.speech import detect_speech
 
     worker = Worker()
     sync = start_sync(store, config, data_dir)
+    admin = KioskAdmin(config, data_dir, store, sync=sync)
     controller = KioskController(
         survey,
         config,
         store,
         background=worker,
         updated_survey=sync.surveys.get if sync is not None else None,
+        admin=admin,
     )
     app = KioskApp(controller, speech=detect_speech(), logo=logo, sync=sync)
     signal.signal(signal.SIGTERM, lambda *_: Clock.schedule_once(lambda _dt: app.stop()))
     try:
         app.run()
     finally:
+        admin.close()
         worker.close()
         if sync is not None:
             sync.stop()

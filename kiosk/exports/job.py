@@ -90,19 +90,22 @@ def export_file(
     options: ExportOptions = ExportOptions(),
     stream: TextIO | None = None,
     show_progress: bool | None = None,
+    plan: Scan | None = None,
 ) -> ExportResult:
     """Export to `path`, which appears only once complete: a failure leaves no half file.
 
     `open_records` opens a fresh stream of the records each time it is called: CSV and XLSX read
     them twice, once to plan the columns and once to write. `total`, when the caller knows it
-    cheaply, lets the bar show a percentage for JSON and FHIR too.
+    cheaply, lets the bar show a percentage for JSON and FHIR too. A caller that can plan the
+    columns more cheaply than a first pass (a database, by SQL) passes its own `plan`.
     """
     stream = stream if stream is not None else sys.stderr
     enabled = wanted(stream) if show_progress is None else show_progress
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
-    plan = None
-    if fmt in TABULAR:
+    if fmt in TABULAR and plan is not None:
+        total = plan.total
+    elif fmt in TABULAR:
         reading = Progress("reading", total, stream=stream, enabled=enabled)
         plan = scan(open_records(), reading.update)
         reading.finish(plan.total)

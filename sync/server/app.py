@@ -24,9 +24,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from kiosk import __version__
 from kiosk.record import utc_now
 from sync.protocol import HEALTH_PATH, MAX_BATCH, RECEIPT_STATUSES, RESPONSES_PATH, SURVEYS_PATH
+from sync.server.admin import install as install_admin
 from sync.server.auth import FailureLimiter, KioskIdentity, authenticate, bearer_token
 from sync.server.db import make_engine, prepare_database, reader
 from sync.server.ingest import check_batch, store_batch
+from sync.server.phone import install as install_phone_pages
 from sync.server.settings import Settings
 from sync.server.surveys import ActiveSurveys, SurveyBook, active_surveys
 
@@ -132,6 +134,8 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.state.engine = engine
+    install_phone_pages(app, engine)
+    install_admin(app, engine, settings)
     api = _Api(engine, settings)
 
     @app.exception_handler(ApiError)

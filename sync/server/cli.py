@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from kiosk.cli import Failure, UsageError
+from kiosk.exports.cli import add_export_arguments
 
 DB_HELP = "SQLAlchemy URL; default: SQLite in DATA_DIR/server/server.db"
 
@@ -60,6 +61,41 @@ def register(commands: argparse._SubParsersAction) -> None:
     _db_options(publish, inherited=True)
     publish.set_defaults(func=publish_survey_command)
 
+    poster = sub.add_parser("poster", help='print a "Tell us how we did" QR poster (PNG or PDF, A4)')
+    poster.add_argument("--survey", required=True, metavar="ID", help="the survey the poster opens")
+    poster.add_argument("--site", metavar="SITE", help="the practice it is for (default main)")
+    poster.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.png or FILE.pdf")
+    poster.add_argument(
+        "--url",
+        metavar="URL",
+        help="the server address phones use (default $KIOSK_SERVER_URL, else http://127.0.0.1:8000)",
+    )
+    _db_options(poster, inherited=True)
+    poster.set_defaults(func=poster_command)
+
+    admin = sub.add_parser(
+        "add-admin",
+        help="create an account for the admin web; the password is read from stdin when it is not a terminal",
+    )
+    admin.add_argument("username", metavar="USERNAME")
+    admin.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="set a new password for an existing admin (ends their sessions)",
+    )
+    _db_options(admin, inherited=True)
+    admin.set_defaults(func=add_admin_command)
+
+    export = sub.add_parser(
+        "export",
+        help="export responses from the server's database as CSV, XLSX, JSON, JSON Lines or FHIR",
+        description="Export the server's responses. See docs/exports.md.",
+    )
+    add_export_arguments(export)
+    export.add_argument("--site", metavar="SITE", help="only responses from this site")
+    _db_options(export, inherited=True)
+    export.set_defaults(func=export_command)
+
 
 def _engine(args: argparse.Namespace) -> Any:
     """An engine on a migrated database, or a clear error (never a driver traceback)."""
@@ -85,8 +121,16 @@ def _engine(args: argparse.Namespace) -> Any:
 def run_server_command(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sync.server.admin.alerts import configure as configure_alerts
     from sync.server.app import create_app
-    from sync.server.settings import SETTINGS_ENV, Settings, database_url
+    from sync.server.settings import (
+        SETTINGS_ENV,
+        Settings,
+        SettingsError,
+        database_url,
+        server_dir,
+        with_settings_file,
+    )
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port: {args.port} is not a port number")
@@ -97,6 +141,11 @@ def run_server_command(args: argparse.Namespace) -> int:
     settings = Settings(
         database_url=database_url(args.database, args.data_dir), trusted_proxies=tuple(args.trusted_proxy)
     )
+    try:
+        settings = with_settings_file(settings, server_dir(args.data_dir))
+        configure_alerts(settings)  # checks the alert rules of the settings file before serving
+    except SettingsError as e:
+        raise UsageError(str(e)) from None
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -175,4 +224,115 @@ def publish_survey_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: {e}") from None
     finally:
         engine.dispose()
+    return 0
+
+
+def _read_password() -> str:
+    """From stdin when it is not a terminal (scripts, pipes); else typed twice, unseen."""
+    import getpass
+    import sys
+
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    first = getpass.getpass("Password for the admin web: ")
+    if getpass.getpass("The same password again: ") != first:
+        raise UsageError("add-admin: the two passwords differ; nothing was changed")
+    return first
+
+
+def add_admin_command(args: argparse.Namespace) -> int:
+    from kiosk.record import utc_now
+    from sync.server.admin.accounts import AccountError, add_admin, check_password, check_username
+
+    try:
+        check_username(args.username)
+        password = _read_password()
+        check_password(password)
+    except AccountError as e:
+        raise UsageError(f"add-admin: {e}") from None
+    engine = _engine(args)
+    try:
+        with engine.begin() as connection:
+            print(add_admin(connection, args.username, password, utc_now(), reset=args.reset_password))
+    except AccountError as e:
+        raise Failure(f"add-admin: {e}") from None
+    finally:
+        engine.dispose()
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from kiosk.exports import ExportError, ExportOptions
+    from kiosk.exports.cli import explicit_surveys, record_filter, report
+    from sync.server.admin.exports import export_to_file
+    from sync.server.auth import EnrollmentRefused, check_name
+
+    chosen = record_filter(args)
+    if args.site:
+        try:
+            check_name(args.site, "site")
+        except EnrollmentRefused as e:
+            raise UsageError(f"--site: {e}") from None
+    extra = explicit_surveys(args)
+    engine = _engine(args)
+    try:
+        result = export_to_file(
+            engine,
+            args.output,
+            args.format,
+            chosen,
+            args.site,
+            options=ExportOptions(args.labels, args.label_language),
+            extra=extra,
+            show_progress=True if args.progress else None,
+        )
+    except ExportError as e:
+        raise Failure(str(e)) from None
+    finally:
+        engine.dispose()
+    report(result, args.output)
+    return 0
+
+
+def poster_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sync.protocol import EnrollmentError, check_server_url
+    from sync.server.models import DEFAULT_SITE
+    from sync.server.poster import FORMATS, draw_poster, poster_url, published_version
+    from sync.server.settings import DEFAULT_PUBLIC_URL
+    from sync.server.surveys import SurveyBook
+
+    out = Path(args.output)
+    if out.suffix.lower() not in FORMATS:
+        raise UsageError(f"{out}: -o: name a .png or a .pdf file")
+    if not out.parent.is_dir():
+        raise UsageError(f"{out}: -o: the folder {out.parent} does not exist")
+    try:
+        base = check_server_url(args.url or os.environ.get("KIOSK_SERVER_URL") or DEFAULT_PUBLIC_URL)
+    except EnrollmentError as e:
+        raise UsageError(f"poster: --url: {e}") from None
+    site = args.site or DEFAULT_SITE
+    engine = _engine(args)
+    try:
+        with engine.connect() as connection:
+            version = published_version(connection, site, args.survey)
+        if version is None:
+            raise UsageError(
+                f"poster: --survey {args.survey}: not published for site {site} "
+                "(or the site is unknown); publish-survey it first"
+            )
+        survey = SurveyBook(engine).get(args.survey, version)
+    finally:
+        engine.dispose()
+    assert survey is not None  # published_version found it
+    titles = dict.fromkeys(survey.text(survey.title, lang) for lang in survey.languages[:2])
+    url = poster_url(base, site, args.survey)
+    try:
+        draw_poster(url, out, subtitle=" · ".join(titles))
+    except OSError as e:
+        raise Failure(f"{out}: cannot write the poster: {e.strerror or e}") from None
+    print(f"poster for {args.survey} v{version} at site {site}: {url}")
+    print(f"written to {out}")
     return 0

@@ -2,7 +2,8 @@
 
 Every record is checked on its own against the survey version it names, so one bad record is
 rejected while the rest are stored. `decide` is the single place that says what a record means
-next to what is already stored under its id; the phone handoff merge belongs there.
+next to what is already stored under its id, the phone handoff merge included (sync/server/merge.py
+holds the merge itself).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +24,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from kiosk.record import canonical, parse_iso, record_problems
 from kiosk.survey import SurveyError
 from sync.protocol import CONFLICT, CREATED, DUPLICATE, REJECTED
+from sync.server.admin.alerts import on_responses_stored
 from sync.server.auth import KioskIdentity
-from sync.server.models import Kiosk, Response
+from sync.server.merge import MERGED_CHANNEL, MERGED_DETAIL, is_kiosk_half, merge_kiosk_half
+from sync.server.merge import lock as lock_handoffs
+from sync.server.models import HandoffPart, Kiosk, Response
 from sync.server.surveys import SurveyBook
 
 log = logging.getLogger(__name__)
@@ -48,15 +52,38 @@ class Stored:
     digest: str
     status: str
     channel: str
+    kiosk_id: str | None = None
+    survey_id: str = ""
+    survey_version: int = 0
+    # A handoff whose phone half is stored: the digest of the kiosk's record merged into it, if any.
+    kiosk_digest: str | None = None
+    awaiting_kiosk: bool = False
 
 
-def decide(stored: Stored | None, incoming: Incoming) -> str:
-    """What an incoming record is, given what its id already holds: nothing is ever overwritten."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: str
+    detail: str
+    merge: bool = False
+
+
+def decide(stored: Stored | None, incoming: Incoming) -> Decision:
+    """What an incoming record is, given what its id already holds.
+
+    Nothing is ever overwritten, with one exception: the kiosk's `handed_off` half of a response
+    whose phone half is stored is merged into it ("created": stored now). Its resend after any
+    merge is a harmless "duplicate".
+    """
     if stored is None:
-        return CREATED
+        return Decision(CREATED, DETAILS[CREATED])
     if stored.digest == incoming.digest:
-        return DUPLICATE
-    return CONFLICT
+        return Decision(DUPLICATE, DETAILS[DUPLICATE])
+    if stored.kiosk_digest == incoming.digest:
+        return Decision(DUPLICATE, MERGED_DETAIL)
+    row = incoming.row
+    if stored.awaiting_kiosk and is_kiosk_half(row, stored.kiosk_id, stored.survey_id, stored.survey_version):
+        return Decision(CREATED, MERGED_DETAIL, merge=True)
+    return Decision(CONFLICT, DETAILS[CONFLICT])
 
 
 def receipt(record_id: Any, status: str, detail: str = "") -> dict[str, Any]:
@@ -100,24 +127,40 @@ def store_batch(
 ) -> list[dict[str, Any]]:
     """Store a checked batch in the caller's transaction; returns the receipts in record order."""
     receipts, accepted = batch.receipts, batch.accepted
+    # A kiosk's handoff half may meet the phone's submit of the same id: both take its lock first.
+    lock_handoffs(
+        connection, [incoming.id for _, incoming in accepted if incoming.row["status"] == "handed_off"]
+    )
     stored = _stored(connection, {incoming.id for _, incoming in accepted})
     fresh: dict[str, Incoming] = {}
     for index, incoming in accepted:
-        outcome = decide(stored.get(incoming.id), incoming)
-        if outcome == CREATED:
+        decision = decide(stored.get(incoming.id), incoming)
+        if decision.merge:
+            digest = merge_kiosk_half(connection, incoming.id, incoming.row["payload"], incoming.digest, now)
+            stored[incoming.id] = replace(
+                stored[incoming.id],
+                digest=digest,
+                channel=MERGED_CHANNEL,
+                kiosk_digest=incoming.digest,
+                awaiting_kiosk=False,
+            )
+        elif decision.status == CREATED:
             stored[incoming.id] = Stored(
                 incoming.id, incoming.digest, incoming.row["status"], incoming.row["channel"]
             )
             fresh[incoming.id] = incoming
-        receipts[index] = receipt(incoming.id, outcome, DETAILS[outcome])
+        receipts[index] = receipt(incoming.id, decision.status, decision.detail)
     raced = set(fresh) - _insert(connection, [incoming.row for incoming in fresh.values()])
     if raced:
-        # Another request stored these ids between our read and our insert: decide again.
+        # Another request stored these ids between our read and our insert: decide again. A
+        # handoff half cannot be among them (its lock was held), so this never needs a merge.
         now_stored = _stored(connection, raced)
         for index, incoming in accepted:
             if incoming.id in raced:
-                outcome = decide(now_stored[incoming.id], incoming)
-                receipts[index] = receipt(incoming.id, outcome, DETAILS[outcome])
+                decision = decide(now_stored[incoming.id], incoming)
+                receipts[index] = receipt(incoming.id, decision.status, decision.detail)
+    created = [json.loads(i.row["payload"]) for i in fresh.values() if i.id not in raced]
+    on_responses_stored(connection, created)  # low-score alerts, in this same transaction
     record_health(connection, kiosk, health, now)
     done = [r for r in receipts if r is not None]
     counts = Counter(r["status"] for r in done)
@@ -183,9 +226,34 @@ def _stored(connection: Connection, ids: Iterable[str]) -> dict[str, Stored]:
     if not wanted:
         return {}
     rows = connection.execute(
-        select(Response.id, Response.digest, Response.status, Response.channel).where(Response.id.in_(wanted))
+        select(
+            Response.id,
+            Response.digest,
+            Response.status,
+            Response.channel,
+            Response.kiosk_id,
+            Response.survey_id,
+            Response.survey_version,
+            HandoffPart.response_id.label("part"),
+            HandoffPart.kiosk_digest,
+        )
+        .outerjoin(HandoffPart, HandoffPart.response_id == Response.id)
+        .where(Response.id.in_(wanted))
     )
-    return {row.id: Stored(row.id, row.digest, row.status, row.channel) for row in rows}
+    return {
+        row.id: Stored(
+            row.id,
+            row.digest,
+            row.status,
+            row.channel,
+            row.kiosk_id,
+            row.survey_id,
+            row.survey_version,
+            row.kiosk_digest,
+            awaiting_kiosk=row.part is not None and row.kiosk_digest is None,
+        )
+        for row in rows
+    }
 
 
 def _insert(connection: Connection, rows: list[dict[str, Any]]) -> set[str]:
