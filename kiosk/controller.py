@@ -129,12 +129,14 @@ class KioskController:
         background: Background = run_inline,
         updated_survey: Callable[[str], Survey | None] | None = None,
         admin: KioskAdmin | None = None,
+        after_save: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.background = background
         self.updated_survey = updated_survey
+        self.after_save = after_save
         self._use_survey(survey)
         self._listeners: list[Callable[[], None]] = []
         now = clock()
@@ -461,6 +463,8 @@ class KioskController:
                 self.store.save(record)
             except Exception as exc:
                 return SaveOutcome(index, records[index:], f"{type(exc).__name__}: {exc}")
+        if self.after_save is not None:
+            self.after_save()
         return SaveOutcome(len(records), [], None)
 
     def _absorb(self, outcome: SaveOutcome) -> bool:

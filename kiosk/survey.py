@@ -359,6 +359,12 @@ def survey_from(id_or_file: str) -> Survey:
     return builtin_survey(id_or_file)
 
 
+def configured_survey(name: str, data_dir: Path) -> Survey:
+    """What a kiosk's `survey` setting names: a built-in id, a file path, or a file in the data folder."""
+    inside = Path(data_dir) / name
+    return survey_from(str(inside) if not Path(name).is_absolute() and inside.is_file() else name)
+
+
 def _texts(data: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """Every translated text in a survey document, with where it stands."""
     for key in ("title", "welcome", "thank_you"):

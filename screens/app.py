@@ -266,6 +266,7 @@ def run_kiosk(store: Any, config: KioskConfig, survey: Survey, data_dir: Path, *
         background=worker,
         updated_survey=sync.surveys.get if sync is not None else None,
         admin=admin,
+        after_save=sync.sync_now if sync is not None else None,
     )
     app = KioskApp(controller, speech=detect_speech(), logo=logo, sync=sync)
     signal.signal(signal.SIGTERM, lambda *_: Clock.schedule_once(lambda _dt: app.stop()))

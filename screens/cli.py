@@ -11,7 +11,7 @@ from pathlib import Path
 from kiosk.cli import Failure, UsageError
 from kiosk.config import KioskConfig, data_dir_from
 from kiosk.i18n import offered_languages
-from kiosk.survey import Survey, survey_from
+from kiosk.survey import configured_survey
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,12 +30,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     preview.set_defaults(func=preview_command)
 
 
-def resolve_survey(name: str, data_dir: Path) -> Survey:
-    """A built-in id, a file path, or a file name inside the data folder (where admins put theirs)."""
-    inside = data_dir / name
-    return survey_from(str(inside) if not Path(name).is_absolute() and inside.is_file() else name)
-
-
 def resolve_logo(config: KioskConfig, data_dir: Path) -> Path | None:
     """The clinic's logo, if it is a readable file; a missing logo shows the clinic's name alone."""
     if not config.logo:
@@ -48,7 +42,7 @@ def resolve_logo(config: KioskConfig, data_dir: Path) -> Path | None:
 def kiosk_command(args: argparse.Namespace) -> int:
     data_dir = data_dir_from(args.data_dir)
     config = KioskConfig.load(data_dir)
-    survey = resolve_survey(config.survey, data_dir)
+    survey = configured_survey(config.survey, data_dir)
     from screens.boot import prepare_kivy
 
     prepare_kivy(data_dir / "kivy", windowed=args.windowed)
@@ -70,7 +64,7 @@ def kiosk_command(args: argparse.Namespace) -> int:
 def preview_command(args: argparse.Namespace) -> int:
     data_dir = data_dir_from(args.data_dir)
     config = KioskConfig.load(data_dir)
-    survey = resolve_survey(args.survey or config.survey, data_dir)
+    survey = configured_survey(args.survey or config.survey, data_dir)
     offered = offered_languages(survey.languages)
     if args.lang and args.lang not in offered:
         raise UsageError(f"--lang: {survey.id} is offered in {', '.join(offered)}, not {args.lang!r}")

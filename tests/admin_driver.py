@@ -29,8 +29,8 @@ from kiosk.config import KioskConfig
 from kiosk.controller import KioskController
 from kiosk.speech import detect_speech
 from kiosk.store import ResponseStore
+from kiosk.survey import configured_survey
 from screens.app import KioskApp, Worker
-from screens.cli import resolve_survey
 from screens.widgets import ChoiceButton, KioskButton
 from sync.client import SyncClient
 from sync.protocol import RESPONSES_PATH, SURVEYS_PATH
@@ -85,7 +85,7 @@ class AdminDriver(Driver):
         self.server = server
         self.config = KioskConfig.load(data_dir)
         self.config.server_url = server.url
-        self.survey = resolve_survey(self.config.survey, data_dir)
+        self.survey = configured_survey(self.config.survey, data_dir)
         self.store = ResponseStore(data_dir)
         self.clock = FakeClock()
         self.worker = Worker()

@@ -47,7 +47,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = request.getfixturevalue("postgres_session_url")
     engine = make_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE responses, publications, surveys, kiosks CASCADE"))
+        tables = "responses, publications, surveys, kiosks, phone_sessions, handoff_parts"
+        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
         seed_builtin_surveys(connection)
     engine.dispose()
     return url

@@ -397,3 +397,23 @@ def test_languages_offered_need_a_catalogue(language: str) -> None:
     assert language in c.languages
     c.choose_language(language)
     assert c.texts.language_name == {"en": "English", "es": "Español"}[language]
+
+
+def test_each_save_nudges_the_uploader_so_answers_leave_promptly(tmp_path: Any) -> None:
+    from kiosk.store import ResponseStore
+
+    nudges: list[int] = []
+    store = ResponseStore(tmp_path)
+    now = [0.0]
+    controller = KioskController(
+        builtin_survey("fft"), KioskConfig(), store, clock=lambda: now[0],
+        after_save=lambda: nudges.append(store.pending_count()),
+    )
+    controller.start()
+    controller.answer("good")
+    now[0] = 10.0
+    controller.next()
+    controller.next()
+    assert store.pending_count() == 1
+    assert nudges == [1]
+    store.close()

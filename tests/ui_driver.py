@@ -39,8 +39,8 @@ from kiosk.config import KioskConfig  # noqa: E402
 from kiosk.controller import CORNER_HOLD_SECONDS, PIN_LOCK_SECONDS, KioskController  # noqa: E402
 from kiosk.speech import detect_speech  # noqa: E402
 from kiosk.store import ResponseStore  # noqa: E402
+from kiosk.survey import configured_survey  # noqa: E402
 from screens.app import KioskApp, Worker  # noqa: E402
-from screens.cli import resolve_survey  # noqa: E402
 from screens.keyboard import Key  # noqa: E402
 from screens.widgets import ChoiceButton, KioskButton  # noqa: E402
 
@@ -77,7 +77,7 @@ class Driver:
         self.data_dir = data_dir
         self.shots = shots
         self.config = KioskConfig.load(data_dir)
-        self.survey = resolve_survey(self.config.survey, data_dir)
+        self.survey = configured_survey(self.config.survey, data_dir)
         self.store = ResponseStore(data_dir)
         self.clock = FakeClock()
         self.worker = Worker()

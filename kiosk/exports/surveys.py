@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from kiosk.survey import Survey, SurveyError, builtin_survey, builtin_survey_ids, load_survey, survey_from
+from kiosk.survey import (
+    Survey,
+    SurveyError,
+    builtin_survey,
+    builtin_survey_ids,
+    configured_survey,
+    load_survey,
+)
 
 SURVEYS_FOLDER = "surveys"
 
@@ -40,7 +47,7 @@ def local_surveys(
     for survey_id in builtin_survey_ids():
         add(lambda survey_id=survey_id: builtin_survey(survey_id))
     if configured:
-        add(lambda: survey_from(configured))
+        add(lambda: configured_survey(configured, Path(data_dir)))
     folder = Path(data_dir) / SURVEYS_FOLDER
     if folder.is_dir():
         for path in sorted(folder.glob("*.json")):
