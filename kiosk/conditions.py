@@ -78,8 +78,11 @@ class Rule:
         return {self.form: [c.to_json() for c in self.conditions]}
 
     def holds(self, answers: Mapping[str, Any]) -> bool:
-        results = (c.holds(answers) for c in self.conditions)
-        return any(results) if self.form == "any" else all(results)
+        wanted = self.form == "any"
+        for condition in self.conditions:
+            if condition.holds(answers) is wanted:
+                return wanted
+        return not wanted
 
     @property
     def questions(self) -> tuple[str, ...]:

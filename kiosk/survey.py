@@ -157,13 +157,18 @@ class Survey:
     low_score: Rule | None = None
     contact: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _by_id: Mapping[str, Question] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The server checks every answer of every record against its question: look them up in O(1).
+        object.__setattr__(self, "_by_id", {q.id: q for q in self.questions})
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.id, self.version)
 
     def question(self, question_id: str) -> Question | None:
-        return next((q for q in self.questions if q.id == question_id), None)
+        return self._by_id.get(question_id)
 
     def text(self, texts: Text, language: str) -> str:
         """A text in the language asked for, falling back to the survey's first language."""
@@ -199,15 +204,19 @@ class Survey:
                 problems.append(f"answers.{qid}: {why}")
         if problems:
             return problems
-        if self.prune(answers) != answers:
-            hidden = sorted(set(answers) - set(self.prune(answers)))
-            problems.append(f"answers.{hidden[0]}: answers a question that the other answers hide")
+        kept: dict[str, Any] = {}
+        missing: list[str] = []
+        for q in self.questions:
+            if q.show_if is None or q.show_if.holds(kept):
+                if q.id in answers:
+                    kept[q.id] = answers[q.id]
+                elif q.required:
+                    missing.append(q.id)
+        if len(kept) != len(answers):
+            hidden = sorted(set(answers) - set(kept))
+            return [f"answers.{hidden[0]}: answers a question that the other answers hide"]
         if completed:
-            problems += [
-                f"answers.{q.id}: required but not answered"
-                for q in self.visible(answers)
-                if q.required and q.id not in answers
-            ]
+            problems += [f"answers.{qid}: required but not answered" for qid in missing]
         return problems
 
     def is_low_score(self, answers: Mapping[str, Any]) -> bool:
