@@ -9,6 +9,12 @@ Runs offscreen (SDL offscreen + Mesa), on this machine, in one run:
    shows the next question (glFinish included, at the app's real 60 fps cap). Goal: p95 <= 50 ms.
 3. Memory: RSS after 20 and after 200 simulated surveys, each screen drawn, each response saved
    in a real store. Goal: peak at most 150 MB, and RSS after 200 within 10% of RSS after 20.
+
+Both windows are started by the same code (`screens.boot.prepare_kivy`, the same environment), so
+the bare window is the floor every Kivy app pays here: its RSS is split into file-backed pages
+(shared libraries, mostly Mesa's llvmpipe and LLVM) and anonymous memory. The renderer, Mesa's
+raster thread count (`LP_NUM_THREADS`, unset = one per core; `--lp-threads` pins it) and the load
+average are printed, because on a software renderer every figure depends on them.
 """
 
 from __future__ import annotations
@@ -52,7 +58,8 @@ def child_start(kind: str) -> None:
     from kivy.core.window import Window
 
     def first_frame(*_: Any) -> None:
-        print(f"FIRST_FRAME {time.time() - launched:.4f} {rss_mb():.1f}", flush=True)
+        anon, file = rss_split_mb()
+        print(f"FIRST_FRAME {time.time() - launched:.4f} {rss_mb():.1f} {anon:.1f} {file:.1f}", flush=True)
         os._exit(0)
 
     if kind == "bare":
@@ -84,8 +91,8 @@ def child_start(kind: str) -> None:
     Timed(controller).run()
 
 
-def cold_starts(kind: str, runs: int) -> list[tuple[float, float]]:
-    """(seconds to the first frame, RSS in MB at that frame) for each run."""
+def cold_starts(kind: str, runs: int) -> list[tuple[float, float, float, float]]:
+    """(seconds to the first frame, RSS, anonymous RSS, file-backed RSS in MB at that frame) per run."""
     times = []
     for _ in range(runs):
         env = {**os.environ, "BENCH_LAUNCHED": repr(time.time())}
@@ -95,7 +102,7 @@ def cold_starts(kind: str, runs: int) -> list[tuple[float, float]]:
         line = next((x for x in done.stdout.splitlines() if x.startswith("FIRST_FRAME ")), None)
         if line is None:
             raise SystemExit(f"{kind} start failed:\n{done.stderr[-2000:]}")
-        times.append((float(line.split()[1]), float(line.split()[2])))
+        times.append(tuple(float(x) for x in line.split()[1:5]))
     return times
 
 
@@ -103,6 +110,23 @@ def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def rss_split_mb() -> tuple[float, float]:
+    """(anonymous, file-backed) resident MB: what the process allocated vs. the libraries it maps."""
+    fields = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile"):
+                fields[key] = int(value.split()[0]) / 1024
+    return fields["RssAnon"], fields["RssFile"]
+
+
+def renderer() -> str:
+    from kivy.graphics.opengl import GL_RENDERER, glGetString
+
+    return glGetString(GL_RENDERER).decode()
 
 
 def child_run(surveys: int) -> None:
@@ -149,6 +173,7 @@ def child_run(surveys: int) -> None:
 
     question = app.screen("question")
     latencies: list[float] = []
+    into: list[str] = []
 
     def survey(measure: bool) -> None:
         controller.start()
@@ -176,6 +201,7 @@ def child_run(surveys: int) -> None:
             glFinish()
             if measure and controller.question_view is not None:
                 latencies.append(time.perf_counter() - started)
+                into.append(controller.question_view.question.id)
         while controller.phase != "thank_you":
             frame()
         now[0] += controller.thank_you_seconds
@@ -191,7 +217,10 @@ def child_run(surveys: int) -> None:
             rss[n] = rss_mb()
     worker.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps({"latencies": latencies, "rss": rss, "peak": peak, "stored": store.count()}))
+    anon, file = rss_split_mb()
+    result = {"latencies": latencies, "into": into, "rss": rss, "peak": peak, "stored": store.count()}
+    result |= {"anon": anon, "file": file, "renderer": renderer()}
+    print("RESULT " + json.dumps(result))
     os._exit(0)
 
 
@@ -206,6 +235,7 @@ def main() -> None:
     )
     parser.add_argument("--surveys", type=int, default=200)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--lp-threads", type=int, help="Mesa llvmpipe raster threads (0: none)")
     parser.add_argument("--child", choices=["bare", "app", "run"])
     args = parser.parse_args()
     if args.child == "run":
@@ -214,17 +244,24 @@ def main() -> None:
     if args.child:
         child_start(args.child)
         return
+    if args.lp_threads is not None:
+        os.environ["LP_NUM_THREADS"] = str(args.lp_threads)  # inherited by every child
+    threads = os.environ.get("LP_NUM_THREADS", f"unset: one per core, {os.cpu_count()}")
+    print(f"Load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; LP_NUM_THREADS {threads}")
 
     bare, app = [], []
     for _ in range(args.starts):  # alternate, so that a busy moment hurts both alike
         bare += cold_starts("bare", 1)
         app += cold_starts("app", 1)
-    bare_s, app_s = statistics.median(t for t, _ in bare), statistics.median(t for t, _ in app)
-    bare_mb = statistics.median(m for _, m in bare)
+    bare_s, bare_mb, bare_anon, bare_file = (statistics.median(run[i] for run in bare) for i in range(4))
+    app_s, app_mb = (statistics.median(run[i] for run in app) for i in range(2))
     print(f"Cold start to the first drawn frame (median of {args.starts})")
-    print(f"  bare Kivy window  {bare_s:6.3f} s   RSS {bare_mb:6.1f} MB")
     print(
-        f"  kiosk welcome     {app_s:6.3f} s   RSS {statistics.median(m for _, m in app):6.1f} MB   "
+        f"  bare Kivy window  {bare_s:6.3f} s   RSS {bare_mb:6.1f} MB   "
+        f"(anonymous {bare_anon:5.1f}, file-backed {bare_file:5.1f})"
+    )
+    print(
+        f"  kiosk welcome     {app_s:6.3f} s   RSS {app_mb:6.1f} MB   "
         f"ratio {app_s / bare_s:4.2f}x   (goal <= 1.0 s and <= 2x)"
     )
 
@@ -240,10 +277,15 @@ def main() -> None:
     result = json.loads(line[len("RESULT ") :])
     ms = [x * 1000 for x in result["latencies"]]
     print(f"Tap on Next to the next question's first frame ({len(ms)} taps, 60 fps cap)")
+    print(f"  rendered by {result['renderer']}")
     print(
         f"  p50 {percentile(ms, 0.5):5.1f} ms   p95 {percentile(ms, 0.95):5.1f} ms   "
         f"max {max(ms):5.1f} ms   (goal p95 <= 50 ms)"
     )
+    by_screen: dict[str, list[float]] = {}
+    for question, value in zip(result["into"], ms, strict=True):
+        by_screen.setdefault(question, []).append(value)
+    print("  median into " + ", ".join(f"{q} {statistics.median(v):.0f}" for q, v in by_screen.items()))
     rss = {int(k): v for k, v in result["rss"].items()}
     first, last = rss[20], rss[args.surveys]
     print(f"Memory over {args.surveys} surveys ({result['stored']} responses stored)")
@@ -252,7 +294,11 @@ def main() -> None:
         f"growth {100 * (last / first - 1):+5.1f}%   peak {result['peak']:6.1f} MB   "
         "(goal peak <= 150 MB, growth within 10%)"
     )
-    print(f"  peak over a bare Kivy window's RSS: {result['peak'] - bare_mb:+6.1f} MB")
+    print(
+        f"  peak over a bare Kivy window's RSS: {result['peak'] - bare_mb:+6.1f} MB   (at the end: anonymous "
+        f"{result['anon']:5.1f}, file-backed {result['file']:5.1f})"
+    )
+    print(f"Load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

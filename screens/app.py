@@ -6,6 +6,7 @@ controller, the worker thread for saves, and drawing the controller's state afte
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import signal
@@ -68,6 +69,27 @@ def register_fonts() -> None:
     )
 
 
+def release_text_surfaces() -> None:
+    """Kivy's SDL2 text provider keeps each label's last drawing surface after copying it into the
+    label's texture: a second copy of every text in memory (4.5 MB for one survey's screens). Its
+    pygame provider frees it once copied; this makes the SDL2 one do the same.
+    """
+    from kivy.core.text import Label as CoreLabel
+
+    render_end = CoreLabel._render_end
+    if CoreLabel.__name__ != "LabelSDL2" or getattr(render_end, "releases_surface", False):
+        return
+
+    def _render_end(label: Any) -> Any:
+        try:
+            return render_end(label)
+        finally:
+            label._surface = None
+
+    _render_end.releases_surface = True  # type: ignore[attr-defined]
+    CoreLabel._render_end = _render_end
+
+
 class Worker:
     """One thread for slow work (saves, PIN hashes); each result comes back on the UI thread."""
 
@@ -85,6 +107,17 @@ class Worker:
     def close(self) -> None:
         """Wait for a save in flight: the process must not end between "saving" and "saved"."""
         self._pool.shutdown(wait=True)
+
+
+def collect_garbage_between_patients() -> None:
+    """Python's full collections walk every object (the built screens: 100 000+), 30-90 ms on a slow
+    CPU, at whatever moment they fall due, often in the middle of a patient's tap. Do that walk now,
+    while no one waits, then freeze what survives, so a visit's collections skip the long-lived screens.
+    Unfreezing first means that nothing frozen is kept beyond the next patient if it becomes garbage.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _load(spec: str) -> type:
@@ -125,6 +158,7 @@ class KioskApp(App):
 
     def build(self) -> ScreenManager:
         register_fonts()
+        release_text_surfaces()
         transition = SlideTransition(duration=0.2) if self.transitions else NoTransition()
         self.manager = ScreenManager(transition=transition)
         Window.bind(
@@ -200,6 +234,7 @@ class KioskApp(App):
             screen.clear()
         for view in self.overlays.values():
             view.clear()
+        collect_garbage_between_patients()
 
     # -- the window ------------------------------------------------------------------------------
 

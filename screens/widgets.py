@@ -93,7 +93,8 @@ class FaceIcon(Label):
             Color(*theme.face)
             Ellipse(pos=(cx - r, cy - r), size=(2 * r, 2 * r))
             Color(*theme.border)
-            Line(circle=(cx, cy, r), width=dp(2))
+            # Bevel joints: on curves this fine they look like round ones, at a tenth of the triangles.
+            Line(circle=(cx, cy, r), width=dp(2), joint="bevel")
             if self.symbol:  # the glyph is the label's own text, drawn over this disc
                 return
             Color(*theme.face_line)
@@ -113,6 +114,7 @@ class FaceIcon(Label):
                 ],
                 width=dp(3.5),
                 cap="round",
+                joint="bevel",
             )
 
 
