@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from kivy.factory import Factory
 from kivy.graphics import Color, Ellipse, Line, Mesh
 from kivy.lang import Builder
 from kivy.metrics import dp
@@ -34,6 +35,81 @@ def load_kv(module_file: str) -> None:
     if path not in _loaded:
         _loaded.add(path)
         Builder.load_file(path)
+
+
+def _corner_arcs(segments: int) -> list[list[tuple[float, float]]]:
+    """Unit offsets of a rounded corner's points, top-left corner first, clockwise, computed as
+    Kivy's RoundedRectangle does (an incremental rotation), so that outlines meet it exactly."""
+    theta = math.radians(-90) / segments
+    tangential, radial = math.tan(theta), math.cos(theta)
+    arcs = []
+    for corner in range(4):
+        start = math.radians(180 - 90 * corner)
+        x, y = math.cos(start), math.sin(start)
+        arc = []
+        for _ in range(segments):
+            arc.append((x, y))
+            x, y = (x - y * tangential) * radial, (y + x * tangential) * radial
+        end = math.radians(90 - 90 * corner)
+        arc.append((round(math.cos(end)), round(math.sin(end))))  # closing point, exactly on the axis
+        arcs.append(arc)
+    return arcs
+
+
+class RoundedBorder(Mesh):
+    """Only the border of a rounded rectangle: the ring between its outline and the same outline
+    `width` further in, where a surface `RoundedRectangle` (radius less `width`) is drawn.
+
+    It looks exactly like a border-coloured RoundedRectangle under that surface, but the button's
+    area is shaded once instead of twice: with a software renderer (Mesa's llvmpipe, no GPU) filling
+    pixels is most of a frame, and this takes about a fifth off the keyboard's.
+    """
+
+    SEGMENTS = 10  # RoundedRectangle's default, so that the ring meets the surface's outline
+    _arcs = _corner_arcs(SEGMENTS)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._pos: tuple[float, float] = kwargs.pop("pos", (0.0, 0.0))
+        self._size: tuple[float, float] = kwargs.pop("size", (100.0, 100.0))
+        self._radius: float = kwargs.pop("radius", 10.0)
+        self._width: float = kwargs.pop("width", 1.0)
+        super().__init__(mode="triangle_strip", **kwargs)
+        self._build()
+
+    def _outline(self, x: float, y: float, w: float, h: float, r: float) -> list[tuple[float, float]]:
+        rx, ry = min(r, w / 2), min(r, h / 2)  # as RoundedRectangle clamps its radius
+        centres = ((x + rx, y + h - ry), (x + w - rx, y + h - ry), (x + w - rx, y + ry), (x + rx, y + ry))
+        return [
+            (cx + ux * rx, cy + uy * ry)
+            for (cx, cy), arc in zip(centres, self._arcs, strict=True)
+            for ux, uy in arc
+        ]
+
+    def _build(self) -> None:
+        (x, y), (w, h), r, d = self._pos, self._size, self._radius, self._width
+        if w <= 2 * d or h <= 2 * d:
+            self.vertices, self.indices = [], []
+            return
+        outer = self._outline(x, y, w, h, r)
+        inner = self._outline(x + d, y + d, w - 2 * d, h - 2 * d, r - d)
+        vertices: list[float] = []
+        for (ox, oy), (ix, iy) in zip([*outer, outer[0]], [*inner, inner[0]], strict=True):
+            vertices += (ox, oy, 0.0, 0.0, ix, iy, 0.0, 0.0)
+        self.vertices = vertices
+        self.indices = list(range(len(vertices) // 4))
+
+    def _set(self, name: str, value: Any) -> None:
+        if getattr(self, name) != value:
+            setattr(self, name, value)
+            self._build()
+
+    pos = property(lambda self: self._pos, lambda self, value: self._set("_pos", tuple(value)))
+    size = property(lambda self: self._size, lambda self, value: self._set("_size", tuple(value)))
+    radius = property(lambda self: self._radius, lambda self, value: self._set("_radius", value))
+    width = property(lambda self: self._width, lambda self, value: self._set("_width", value))
+
+
+Factory.register("RoundedBorder", cls=RoundedBorder)
 
 
 class KioskButton(ButtonBehavior, Label):
