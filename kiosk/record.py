@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ FIELDS = (
     "answers",
 )
 KNOWN_FLAGS = ("too_fast",)
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def new_response_id() -> str:
@@ -95,13 +97,11 @@ def record_problems(record: Any) -> list[str]:
 
 
 def _is_uuid(value: Any) -> bool:
-    """Only the canonical lowercase 8-4-4-4-12 form: one response must not travel under two spellings."""
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
+    """Only the canonical lowercase 8-4-4-4-12 form: one response must not travel under two spellings.
+
+    That form is exactly what `str(uuid.UUID(...))` prints; a pattern checks it several times faster.
+    """
+    return isinstance(value, str) and _CANONICAL_UUID.fullmatch(value) is not None
 
 
 def _is_time(value: Any) -> bool:

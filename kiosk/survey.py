@@ -25,6 +25,7 @@ CONTACT_OK = "contact_ok"
 CONTACT_DETAILS = "contact_details"
 DEFAULT_TEXT_LENGTH = 500
 DEFAULT_CONTACT_LENGTH = 200
+_SCALES = {"rating": range(1, 6), "likelihood": range(0, 11)}
 
 Text = Mapping[str, str]
 
@@ -77,19 +78,21 @@ class Question:
     @property
     def scale(self) -> range | None:
         """The integers a rating or likelihood question accepts."""
-        return {"rating": range(1, 6), "likelihood": range(0, 11)}.get(self.type)
+        return _SCALES.get(self.type)
 
     def option(self, value: str) -> Option | None:
         return next((o for o in self.options if o.value == value), None)
 
     def answer_problem(self, value: Any) -> str | None:
-        """Why `value` cannot be this question's answer, or None when it can."""
-        kind = json_type(value)
+        """Why `value` cannot be this question's answer, or None when it can.
+
+        The server runs this for every answer it receives: the JSON type is named only for a message.
+        """
         if self.type == "info":
             return "an information text takes no answer"
         if self.type == "single_choice":
             if not isinstance(value, str):
-                return f"must be an option value (a string), not {kind}"
+                return f"must be an option value (a string), not {json_type(value)}"
             if self.option(value) is None:
                 return f'"{value}" is not an option of this question'
         elif self.type == "multiple_choice":
@@ -105,14 +108,14 @@ class Question:
         elif self.type in ("rating", "likelihood"):
             scale = self.scale
             assert scale is not None
-            if kind != "integer" or value not in scale:
+            if isinstance(value, bool) or not isinstance(value, int) or value not in scale:
                 return f"must be a whole number from {scale[0]} to {scale[-1]}, not {_show(value)}"
         elif self.type == "yes_no":
-            if kind != "boolean":
-                return f"must be true or false, not {kind}"
+            if not isinstance(value, bool):
+                return f"must be true or false, not {json_type(value)}"
         elif self.type == "text":
             if not isinstance(value, str):
-                return f"must be text, not {kind}"
+                return f"must be text, not {json_type(value)}"
             if not value.strip():
                 return "is empty (leave the question out instead)"
             if "\x00" in value or _has_lone_surrogate(value):

@@ -404,17 +404,11 @@ class SyncClient:
     ) -> requests.Response:
         assert config.server_url is not None
         headers = {"Authorization": f"Bearer {config.token}", **kwargs.pop("headers", {})}
+        # verify per request: a Session's own `verify` loses to $REQUESTS_CA_BUNDLE.
+        options = {"headers": headers, "verify": config.ca_bundle or True, "allow_redirects": False}
+        url = config.server_url + path
         try:
-            # verify per request: a Session's own `verify` loses to $REQUESTS_CA_BUNDLE.
-            response = session.request(
-                method,
-                config.server_url + path,
-                headers=headers,
-                verify=config.ca_bundle or True,
-                timeout=self.timeout,
-                allow_redirects=False,
-                **kwargs,
-            )
+            response = session.request(method, url, timeout=self.timeout, **options, **kwargs)
         except requests.exceptions.SSLError as e:
             raise _Failed(f"the server's certificate is not trusted ({_first_line(e)})") from None
         except requests.RequestException as e:

@@ -406,7 +406,10 @@ def test_each_save_nudges_the_uploader_so_answers_leave_promptly(tmp_path: Any) 
     store = ResponseStore(tmp_path)
     now = [0.0]
     controller = KioskController(
-        builtin_survey("fft"), KioskConfig(), store, clock=lambda: now[0],
+        builtin_survey("fft"),
+        KioskConfig(),
+        store,
+        clock=lambda: now[0],
         after_save=lambda: nudges.append(store.pending_count()),
     )
     controller.start()

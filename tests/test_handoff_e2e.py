@@ -18,7 +18,9 @@ import contextlib
 import io
 import json
 import os
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import pytest
 from handoff_helpers import run_handoff_driver, scan, stored
 from server_helpers import ServerProcess, run_main
 
+from kiosk.flow import DEFAULT_TOO_FAST_SECONDS
 from kiosk.store import ResponseStore
 
 pytestmark = pytest.mark.ui
@@ -124,8 +127,13 @@ def hand_off_on_the_kiosk(data: Path, screenshot: Path) -> dict[str, Any]:
     return result
 
 
-def finish_on_the_phone(browser: Any, url: str) -> None:
-    """The patient's phone: opens the scanned link and answers what the kiosk did not ask."""
+def finish_on_the_phone(browser: Any, url: str, started_at: str) -> None:
+    """The patient's phone: opens the scanned link and answers what the kiosk did not ask.
+
+    A person takes longer than a browser to read a survey: sent sooner than that after the survey
+    began on the kiosk, the merged response would rightly be flagged as too fast.
+    """
+    human = datetime.fromisoformat(started_at).timestamp() + DEFAULT_TOO_FAST_SECONDS + 0.5
     context = browser.new_context(viewport=PHONE, locale="es-ES", is_mobile=True, has_touch=True)
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -138,6 +146,7 @@ def finish_on_the_phone(browser: Any, url: str) -> None:
         page.get_by_role("radio", name="Sí", exact=True).check()
         page.get_by_role("button", name="Siguiente", exact=True).click()
         page.get_by_role("textbox").fill(PHONE_DETAILS)
+        time.sleep(max(0.0, human - time.time()))
         page.get_by_role("button", name="Enviar mis respuestas", exact=True).click()
         assert heading.inner_text().strip() == "Gracias"
     finally:
@@ -185,7 +194,7 @@ def test_kiosk_online_then_phone(server, browser, tmp_path: Path) -> None:
     first = exported(server, record["id"], tmp_path / "before.json")
     assert (first["channel"], first["status"], first["answers"]) == ("kiosk", "handed_off", KIOSK_ANSWERS)
 
-    finish_on_the_phone(browser, url)
+    finish_on_the_phone(browser, url, record["started_at"])
     merged = exported(server, record["id"], tmp_path / "after.json")
     assert without_what_varies(merged) == MERGED
     assert (merged["kiosk_id"], merged["started_at"]) == ("desk-online", record["started_at"])
@@ -199,7 +208,7 @@ def test_kiosk_offline_until_the_phone_has_submitted(server, browser, tmp_path: 
     with ResponseStore(data) as store:
         assert [r["id"] for r in store.pending()] == [record["id"]], "the kiosk holds its half"
 
-    finish_on_the_phone(browser, scanned_url(png, server))
+    finish_on_the_phone(browser, scanned_url(png, server), record["started_at"])
     phone_only = exported(server, record["id"], tmp_path / "before.json")
     assert (phone_only["channel"], phone_only["status"]) == ("kiosk+phone", "completed")
     assert "improve" not in phone_only["answers"], "the kiosk's words travel only in its own record"

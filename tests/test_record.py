@@ -119,9 +119,15 @@ def test_a_time_before_year_one_in_utc_is_a_problem_not_a_crash() -> None:
     from kiosk.record import record_problems
 
     record = {
-        "id": "5f0c2b1e-8f5e-4c1d-9a77-2f1e0c9b7d10", "survey_id": "fft", "survey_version": 1,
-        "kiosk_id": "k", "channel": "kiosk", "language": "en",
-        "started_at": "0001-01-01T00:00:00+01:00", "submitted_at": "2026-11-27T10:01:10Z",
-        "status": "completed", "answers": {},
+        "id": "5f0c2b1e-8f5e-4c1d-9a77-2f1e0c9b7d10",
+        "survey_id": "fft",
+        "survey_version": 1,
+        "kiosk_id": "k",
+        "channel": "kiosk",
+        "language": "en",
+        "started_at": "0001-01-01T00:00:00+01:00",
+        "submitted_at": "2026-11-27T10:01:10Z",
+        "status": "completed",
+        "answers": {},
     }
     assert record_problems(record) == ["started_at: must be an ISO 8601 UTC time"]

@@ -136,8 +136,9 @@ def merge_order(orders: Iterable[list[str]]) -> list[str]:
 class Layout:
     """Columns for a set of surveys, and the rows of records in them.
 
-    `row()` returns typed cells (str, int, bool or None) and leaves rendering, and the neutralising
-    of dangerous text, to each format: CSV prefixes a quote, XLSX marks the cell as text.
+    `row()` returns typed cells (str, int, bool or None). Rendering, and the neutralising of
+    dangerous text, belong to each format (CSV prefixes a quote, XLSX marks the cell as text),
+    which gets its own row function from `renderer()`.
     """
 
     def __init__(
@@ -173,6 +174,7 @@ class Layout:
         self._blank = [None] * len(self.question_ids)
         # Per survey version: question id -> (column, the question when its labels are wanted).
         self._slots: dict[SurveyKey, dict[str, tuple[int, Question | None]]] = {}
+        self._typed = self.renderer(str)  # str() of a str is the same object
 
     def _slots_for(self, key: SurveyKey) -> dict[str, tuple[int, Question | None]]:
         if key not in self._slots:
@@ -185,30 +187,70 @@ class Layout:
         return self._slots[key]
 
     def row(self, record: Mapping[str, Any]) -> list[Any]:
-        """Typed cells in header order; written for speed, since it runs once per response."""
-        get = record.get
-        cells = [get(name) for name in METADATA]
-        if not _SCALARS.issuperset(map(type, cells)):
-            cells = [_plain(v) for v in cells]
-        cells += self._blank
-        answers = get("answers")
-        if not isinstance(answers, dict):
-            return cells
-        slots = self._slots_for(survey_key(record))
-        language = (self.label_language or get("language") or "") if self.labels else ""
-        for qid, value in answers.items():
-            slot = slots.get(qid)
-            if slot is None:
-                raise ExportError(
-                    f"response {get('id')}: question {qid!r} arrived after the export began; "
-                    "run the export again"
-                )
-            index, labelled = slot
-            if labelled is not None and labelled.answer_problem(value) is None:
-                cells[index] = labelled.label(value, str(language))
+        """Typed cells in header order: str, int, bool or None."""
+        return self._typed(record)
+
+    def renderer(
+        self,
+        text: Callable[[str], Any],
+        false: Any = False,
+        true: Any = True,
+        *,
+        first: frozenset[str] | None = None,
+    ) -> Callable[[Mapping[str, Any]], list[Any]]:
+        """A function from a record to its row, with booleans given as `false`/`true` and text
+        passed through `text`: all text, or with `first`, only text whose first character is in
+        it (a test inlined here, since most cells need nothing). Each format renders its cells in
+        this one pass over the row, which runs once per response, so it is written for speed.
+        """
+        booleans = {False: false, True: true}
+        blank = self._blank
+        slots_for = self._slots_for
+        labels, label_language = self.labels, self.label_language
+
+        def row(record: Mapping[str, Any]) -> list[Any]:
+            get = record.get
+            cells = [get(name) for name in METADATA]
+            if not _SCALARS.issuperset(map(type, cells)):
+                cells = [_plain(v) for v in cells]
+            if first is None:
+                cells = [text(v) if type(v) is str else booleans[v] if type(v) is bool else v for v in cells]
             else:
-                cells[index] = value if type(value) in _SCALARS else _plain(value)
-        return cells
+                cells = [
+                    (text(v) if v[:1] in first else v)
+                    if type(v) is str
+                    else booleans[v]
+                    if type(v) is bool
+                    else v
+                    for v in cells
+                ]
+            cells += blank
+            answers = get("answers")
+            if not isinstance(answers, dict):
+                return cells
+            slots = slots_for(survey_key(record))
+            language = str(label_language or get("language") or "") if labels else ""
+            for qid, value in answers.items():
+                slot = slots.get(qid)
+                if slot is None:
+                    raise ExportError(
+                        f"response {get('id')}: question {qid!r} arrived after the export began; "
+                        "run the export again"
+                    )
+                index, labelled = slot
+                if labelled is not None and labelled.answer_problem(value) is None:
+                    value = labelled.label(value, language)
+                elif type(value) not in _SCALARS:
+                    value = _plain(value)
+                if type(value) is str:
+                    if first is None or value[:1] in first:
+                        value = text(value)
+                elif type(value) is bool:
+                    value = booleans[value]
+                cells[index] = value
+            return cells
+
+        return row
 
     def codebook(self, language: str | None = None) -> Iterator[list[Any]]:
         """Rows describing every column: what it asked and what each code means."""

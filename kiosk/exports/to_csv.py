@@ -8,32 +8,31 @@ text is neutralised, and the answers' integers are never negative anyway.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO
 
 from kiosk.exports.progress import Progress
-from kiosk.exports.table import Layout, neutralise
-
-_BOOL_TEXT = {True: "true", False: "false"}
+from kiosk.exports.table import DANGEROUS_FIRST, Layout, neutralise
 
 
 def write_csv(out: BinaryIO, records: Iterable[Mapping[str, Any]], layout: Layout, progress: Progress) -> int:
-    text = io.TextIOWrapper(out, encoding="utf-8-sig", errors="replace", newline="")
+    # The BOM is written once by hand: the "utf-8-sig" codec would run its Python-level encoder
+    # on every row, where plain UTF-8 encodes in C.
+    out.write(codecs.BOM_UTF8)
+    text = io.TextIOWrapper(out, encoding="utf-8", errors="replace", newline="")
     try:
         writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
         writer.writerow(layout.headers)
         done = 0
-        row = layout.row
+        # csv writes None as "" and numbers as digits; text is neutralised, booleans spelled out.
+        # Only text starting with a dangerous character goes through neutralise() at all.
+        row = layout.renderer(neutralise, "false", "true", first=DANGEROUS_FIRST)
+        write = writer.writerow
         for record in records:
-            # csv writes None as "" and numbers as digits; text is neutralised, booleans spelled out.
-            writer.writerow(
-                [
-                    neutralise(v) if type(v) is str else (_BOOL_TEXT[v] if type(v) is bool else v)
-                    for v in row(record)
-                ]
-            )
+            write(row(record))
             done += 1
             if not done & 1023:
                 progress.update(done)

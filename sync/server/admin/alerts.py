@@ -290,8 +290,14 @@ def on_responses_stored(
     connection: Connection,
     records: Sequence[Mapping[str, Any]],
     surveys: Mapping[tuple[str, int], Survey | None] | None = None,
+    *,
+    stored_as: tuple[str, str | None] | None = None,
 ) -> list[int]:
-    """`on_response_stored` for a batch: one read of the rules and one insert for all of them."""
+    """`on_response_stored` for a batch: one read of the rules and one insert for all of them.
+
+    `stored_as` is the (site, kiosk id) under which the caller has just stored every one of the
+    records, in this transaction (ingest knows it): the hook then need not read them back.
+    """
     if not records:
         return []
     rules = effective_rules(connection)
@@ -309,51 +315,61 @@ def on_responses_stored(
             matched.append((record, reasons))
     if not matched:
         return []
-    wanted = [record["id"] for record, _ in matched]
-    stored = {
-        row.id: row
-        for row in connection.execute(
-            select(Response.id, Response.site, Response.kiosk_id).where(Response.id.in_(wanted))
-        )
-    }
+    placed: dict[str, tuple[str, str | None]] = {}
+    if stored_as is None:
+        wanted = [record["id"] for record, _ in matched]
+        placed = {
+            row.id: (row.site, row.kiosk_id)
+            for row in connection.execute(
+                select(Response.id, Response.site, Response.kiosk_id).where(Response.id.in_(wanted))
+            )
+        }
+    on_postgresql = connection.dialect.name == "postgresql"
     now = utc_now()
     due = due_time(now, _config.service_days, _config.time_zone)
+    # PostgreSQL reads the rows as one JSON text: format the batch's two times once, not per row.
+    created, due_at = (now.isoformat(), due.isoformat()) if on_postgresql else (now, due)
+    reason_texts: dict[tuple[str, ...], str] = {}  # most alerts of a batch share their reasons
     rows = []
     for record, reasons in matched:
-        row = stored.get(record["id"])
-        if row is None:
+        place = stored_as or placed.get(record["id"])
+        if place is None:
             log.error(
                 "alert hook: response %s is not stored yet; call the hook after storing it", record["id"]
             )
             continue
+        key = tuple(reasons)
+        if key not in reason_texts:
+            reason_texts[key] = json.dumps(reasons, ensure_ascii=False)
         rows.append(
             {
                 "response_id": record["id"],
                 "survey_id": record["survey_id"],
                 "survey_version": record["survey_version"],
-                "site": row.site,
-                "kiosk_id": row.kiosk_id,
-                "reasons": json.dumps(reasons, ensure_ascii=False),
+                "site": place[0],
+                "kiosk_id": place[1],
+                "reasons": reason_texts[key],
                 "contact_ok": (record.get("answers") or {}).get(CONTACT_OK) is True,
-                "created_at": now,
-                "due_at": due,
+                "created_at": created,
+                "due_at": due_at,
                 "status": "new",
                 "owner": None,
                 "version": 1,
-                "updated_at": now,
+                "updated_at": created,
                 "resolved_at": None,
                 "notified_at": None,
-                "notify_after": now,
+                "notify_after": created,
                 "notify_attempts": 0,
             }
         )
     if not rows:
         return []
-    if connection.dialect.name == "postgresql":
+    if on_postgresql:
         # One JSON parameter that PostgreSQL unpacks, as ingest does: psycopg takes far longer to
         # build a VALUES list of hundreds of rows.
-        as_json = json.dumps(rows, default=datetime.isoformat, ensure_ascii=False)
-        made_ids = list(connection.execute(_PG_INSERT, {"rows": as_json}).scalars())
+        made_ids = list(
+            connection.execute(_PG_INSERT, {"rows": json.dumps(rows, ensure_ascii=False)}).scalars()
+        )
     else:
         statement = (
             sqlite.insert(Alert).on_conflict_do_nothing(index_elements=["response_id"]).returning(Alert.id)
