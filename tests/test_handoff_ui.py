@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from controller_helpers import Clock, Deferred, MemoryStore
 from handoff_helpers import run_handoff_driver, scan, stored
 
 from kiosk.config import KioskConfig
@@ -21,7 +22,6 @@ from kiosk.controller import KioskController
 from kiosk.credentials import derive_handoff_key
 from kiosk.handoff import read
 from kiosk.record import record_problems, utc_now
-from kiosk.store import StoreError
 from kiosk.survey import Survey, builtin_survey, parse_survey
 
 SERVER = "http://clinic.test:8000"
@@ -35,49 +35,6 @@ POST_VISIT = {
     "improve": "Shorter wait please",
 }
 TABLET_INCHES = 10  # a typical 10" tablet shows the same 1280 x 800 pixels
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-        self.fail = False
-
-    def save(self, record: dict[str, Any]) -> None:
-        if self.fail:
-            raise StoreError("No space left on device")
-        self.records.append(record)
-
-    def count(self) -> int:
-        return len(self.records)
-
-    def pending_count(self) -> int:
-        return len(self.records)
-
-    def status(self) -> dict[str, Any]:
-        return {"last_error": None}
-
-
-class Deferred:
-    """Runs the save only when told: what the screen shows between "save started" and "saved"."""
-
-    def __init__(self) -> None:
-        self.jobs: list[tuple[Any, Any]] = []
-
-    def __call__(self, job: Any, done: Any) -> None:
-        self.jobs.append((job, done))
-
-    def run(self) -> None:
-        jobs, self.jobs = self.jobs, []
-        for job, done in jobs:
-            done(job())
 
 
 def kiosk(
@@ -149,7 +106,7 @@ def test_done_and_the_timeout_both_reset_and_forget_the_link() -> None:
 
 def test_a_failed_save_is_said_and_no_code_is_shown() -> None:
     c, _, store, worker = kiosk()
-    store.fail = True
+    store.fail = "No space left on device"
     c.start()
     c.answer("very_good")
     c.handoff()

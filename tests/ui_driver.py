@@ -25,6 +25,7 @@ from screens.boot import prepare_kivy  # noqa: E402
 
 prepare_kivy(Path(tempfile.mkdtemp(prefix="kivy-ui-")), windowed=True, offscreen=True, max_fps=0)
 
+from controller_helpers import Clock as FakeClock  # noqa: E402
 from kivy.base import EventLoop, runTouchApp  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 from kivy.input.motionevent import MotionEvent  # noqa: E402
@@ -43,19 +44,6 @@ from kiosk.survey import configured_survey  # noqa: E402
 from screens.app import KioskApp, Worker  # noqa: E402
 from screens.keyboard import Key  # noqa: E402
 from screens.widgets import ChoiceButton, KioskButton  # noqa: E402
-
-
-class FakeClock:
-    """Kiosk time moves only when the driver says so: every timeout is exact, none is waited for."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Touch(MotionEvent):

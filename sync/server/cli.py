@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from kiosk.cli import Failure, UsageError
 from kiosk.exports.cli import add_export_arguments
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 DB_HELP = "SQLAlchemy URL; default: SQLite in DATA_DIR/server/server.db"
 
@@ -118,6 +123,17 @@ def _engine(args: argparse.Namespace) -> Any:
     return engine
 
 
+@contextmanager
+def _transaction(args: argparse.Namespace) -> Iterator[Connection]:
+    """One transaction on the server's database; a command's engine lives no longer than it."""
+    engine = _engine(args)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
 def run_server_command(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -173,14 +189,11 @@ def add_kiosk_command(args: argparse.Namespace) -> int:
             check_name(args.site, "site")
     except (EnrollmentError, EnrollmentRefused) as e:
         raise UsageError(f"add-kiosk: {e}") from None
-    engine = _engine(args)
     try:
-        with engine.begin() as connection:
+        with _transaction(args) as connection:
             token = add_kiosk(connection, args.name, args.site)
     except EnrollmentRefused as e:
         raise Failure(f"add-kiosk: {e}") from None
-    finally:
-        engine.dispose()
     print(f"kiosk {args.name} enrolled for site {args.site or 'main'}.")
     print(
         "On the kiosk, run `python main.py enroll` with the line below. "
@@ -193,14 +206,11 @@ def add_kiosk_command(args: argparse.Namespace) -> int:
 def revoke_kiosk_command(args: argparse.Namespace) -> int:
     from sync.server.auth import EnrollmentRefused, revoke_kiosk
 
-    engine = _engine(args)
     try:
-        with engine.begin() as connection:
+        with _transaction(args) as connection:
             revoke_kiosk(connection, args.name)
     except EnrollmentRefused as e:
         raise Failure(f"revoke-kiosk: {e}") from None
-    finally:
-        engine.dispose()
     print(f"kiosk {args.name} revoked: its token is refused from now on")
     return 0
 
@@ -216,14 +226,11 @@ def publish_survey_command(args: argparse.Namespace) -> int:
             check_name(args.site, "site")
         except EnrollmentRefused as e:
             raise UsageError(f"publish-survey: {e}") from None
-    engine = _engine(args)
     try:
-        with engine.begin() as connection:
+        with _transaction(args) as connection:
             print(publish(connection, survey, args.site))
     except PublishError as e:
         raise UsageError(f"{args.file}: {e}") from None
-    finally:
-        engine.dispose()
     return 0
 
 
@@ -251,14 +258,11 @@ def add_admin_command(args: argparse.Namespace) -> int:
         check_password(password)
     except AccountError as e:
         raise UsageError(f"add-admin: {e}") from None
-    engine = _engine(args)
     try:
-        with engine.begin() as connection:
+        with _transaction(args) as connection:
             print(add_admin(connection, args.username, password, utc_now(), reset=args.reset_password))
     except AccountError as e:
         raise Failure(f"add-admin: {e}") from None
-    finally:
-        engine.dispose()
     return 0
 
 

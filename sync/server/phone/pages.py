@@ -681,58 +681,33 @@ def router(pages: PhonePages) -> APIRouter:
     def secure(request: Request) -> bool:
         return request.url.scheme == "https"
 
-    @api.get("/p/{token}")
-    async def handoff_page(request: Request, token: str, lang: str | None = None) -> HttpResponse:
+    async def serve(request: Request, handler: Callable[..., Page], *args: Any) -> HttpResponse:
+        """Run one handler in the thread pool with what every handler reads off the request."""
         page = await run_in_threadpool(
-            pages.handoff_get,
-            token,
-            lang,
+            handler,
+            *args,
             request.cookies.get(COOKIE),
             request.headers.get("accept-language"),
             client_address(request),
         )
         return pages.respond(page, secure(request))
 
+    @api.get("/p/{token}")
+    async def handoff_page(request: Request, token: str, lang: str | None = None) -> HttpResponse:
+        return await serve(request, pages.handoff_get, token, lang)
+
     @api.post("/p/{token}")
     async def handoff_form(request: Request, token: str) -> HttpResponse:
-        form = await form_of(request)
-        page = await run_in_threadpool(
-            pages.handoff_post,
-            token,
-            form,
-            request.cookies.get(COOKIE),
-            request.headers.get("accept-language"),
-            client_address(request),
-        )
-        return pages.respond(page, secure(request))
+        return await serve(request, pages.handoff_post, token, await form_of(request))
 
     @api.get("/s/{site}/{survey_id}")
     async def poster_page(
         request: Request, site: str, survey_id: str, lang: str | None = None
     ) -> HttpResponse:
-        page = await run_in_threadpool(
-            pages.poster_get,
-            site,
-            survey_id,
-            lang,
-            request.cookies.get(COOKIE),
-            request.headers.get("accept-language"),
-            client_address(request),
-        )
-        return pages.respond(page, secure(request))
+        return await serve(request, pages.poster_get, site, survey_id, lang)
 
     @api.post("/s/{site}/{survey_id}")
     async def poster_form(request: Request, site: str, survey_id: str) -> HttpResponse:
-        form = await form_of(request)
-        page = await run_in_threadpool(
-            pages.poster_post,
-            site,
-            survey_id,
-            form,
-            request.cookies.get(COOKIE),
-            request.headers.get("accept-language"),
-            client_address(request),
-        )
-        return pages.respond(page, secure(request))
+        return await serve(request, pages.poster_post, site, survey_id, await form_of(request))
 
     return api
