@@ -67,10 +67,12 @@ def scan(png: Path) -> ScannedCode:
 
     with Image.open(png) as picture:
         image = picture.convert("L")
-    codes = zxingcpp.read_barcodes(image)
-    assert len(codes) == 1, f"{png}: {len(codes)} codes found"
+    # QR codes only, as a phone's camera looks for them: read as a 1D barcode, a stretch of the
+    # QR's modules now and then passes for an "ITF" code.
+    codes = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    assert len(codes) == 1, f"{png}: {len(codes)} QR codes found"
     code = codes[0]
-    assert code.format == zxingcpp.BarcodeFormat.QRCode and code.valid
+    assert code.valid
     version = int(code.extra["Version"])
     modules = 17 + 4 * version
     corners = code.position
