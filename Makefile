@@ -4,28 +4,38 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 DATA ?= $(CURDIR)/.data
 PORT ?= 8000
 
-.PHONY: run test deps venv lint format screenshots bench clean
+.PHONY: run test deps run-deps venv lint format screenshots bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[server]'
+	touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[server,dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 venv: $(STAMP)
 
-## deps: the Python packages, plus the Debian packages listed in .ci/apt-packages.txt
-deps: venv
+## run-deps: what `make run` needs: the kiosk and the server, and the Debian packages for Kivy and speech
+run-deps: $(RUN_STAMP)
 	@.ci/apt-install .ci/apt-packages.txt
+
+## deps: everything, the test tools too (pytest, Playwright with Debian's Chromium, axe-core)
+deps: venv run-deps
+	@.ci/apt-install .ci/apt-packages-test.txt
 	@.ci/npm-install
 
 ## run: the central server on SQLite plus one kiosk enrolled with it
-run: deps
+run: run-deps
 	@.ci/run-system "$(DATA)" "$(PORT)"
 
 ## test: the whole suite, lint included
@@ -42,7 +52,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 ## screenshots: refresh docs/screens/ from `main.py preview`
-screenshots: deps
+screenshots: run-deps
 	@for survey in fft post-visit; do $(PY) main.py preview --survey $$survey --out docs/screens || exit 1; done
 
 ## bench: every benchmark, each printing ratios against its own baseline
