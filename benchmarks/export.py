@@ -211,6 +211,29 @@ def server_command(fmt: str, url: str, path: Path, count: int) -> None:
     assert code == 0 and f"exported {count} response(s)" in said.getvalue(), (code, said.getvalue())
 
 
+def progress_shown(url: str, count: int) -> str | None:
+    """Run `server export --progress` once as an admin would and read its bar off stderr.
+
+    Returns what is wrong with it, or None: a long export must show the bar, and it must end at
+    every response exported.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "progress.xlsx"
+        command = ["server", "export", "--database", url, "--format", "xlsx", "--progress", "-o", str(out)]
+        done = subprocess.run(
+            [sys.executable, "main.py", *command], capture_output=True, text=True, check=False, cwd=ROOT
+        )
+    if done.returncode != 0:
+        return f"exit {done.returncode}: {done.stderr[-500:]}"
+    frames = [f for f in done.stderr.split("\r") if f.strip()]
+    if not frames:
+        return "no progress bar on stderr"
+    last = frames[-1].strip()
+    if f"100% {count:,}/{count:,}" not in last:
+        return f"the bar ended at {last!r}"
+    return None
+
+
 def child(kind: str, count: int, data_dir: str | None) -> None:
     """Run one measurement in this fresh process; print seconds and peak RSS as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -284,6 +307,7 @@ def main() -> int:
     print(f"exports of {count:,} responses, best of {args.repeat} fresh processes each")
     print(f"load average before: {load} on {os.cpu_count()} CPUs\n")
     results: dict[str, dict[str, float]] = {}
+    progress_problem: str | None = None
     kinds = ("source", "baseline-csv", "baseline-json", "csv", "xlsx", "json", "jsonl", "fhir")
     for kind in kinds[:3] if args.only_server else kinds:
         results[kind] = measure(kind, count, args.repeat)
@@ -292,6 +316,7 @@ def main() -> int:
             url = build_server_db(Path(tmp), count)
             for fmt in ("csv", "xlsx"):
                 results[f"server-{fmt}"] = measure(f"server-{fmt}", count, args.repeat, url)
+            progress_problem = progress_shown(url, count)
     if not args.no_store and not args.only_server:
         with tempfile.TemporaryDirectory() as tmp:
             build_store(Path(tmp), count)
@@ -318,6 +343,10 @@ def main() -> int:
             missed.append(f"{kind}: {r['seconds']:.2f} s > {GOALS[fmt] * scale:.1f} s")
         if not kind.startswith("baseline") and r["rss_mb"] > RSS_GOAL_MB:
             missed.append(f"{kind}: peak RSS {r['rss_mb']:.0f} MB > {RSS_GOAL_MB:.0f} MB")
+    if progress_problem is not None:
+        missed.append(f"server-xlsx --progress: {progress_problem}")
+    elif not args.no_server:
+        print("\nprogress bar: `server export --format xlsx --progress` drew it up to 100% of the responses")
     goals = ", ".join(f"{f.upper()} <= {s * scale:.1f} s" for f, s in GOALS.items())
     print(f"\ngoals: {goals}, peak RSS <= {RSS_GOAL_MB:.0f} MB")
     print("all met" if not missed else "MISSED:\n  " + "\n  ".join(missed))
