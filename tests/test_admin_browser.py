@@ -22,6 +22,7 @@ import openpyxl
 import pytest
 import requests
 from admin_helpers import PASSWORD, SmtpSink, make_admin, write_settings
+from browser_helpers import CHROMIUM, chromium
 from fhir.resources.R4B.bundle import Bundle
 from server_helpers import ServerProcess, fft_record, post_visit_record
 
@@ -31,14 +32,6 @@ from sync.server.db import make_engine
 
 pytest_plugins = ["server_fixtures", "admin_fixtures"]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 INJECTION = '=HYPERLINK("https://evil.example","click")'
 COMPLAINT = "Waited 90 minutes 😠 الانتظار كان طويلاً"
 
@@ -115,12 +108,8 @@ def site(tmp_path: Path, admin_db: str) -> Iterator[tuple[ServerProcess, SmtpSin
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 def shoot(page: Any, name: str) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import CHROMIUM, chromium
 from handoff_helpers import run_handoff_driver, scan, stored
 from server_helpers import ServerProcess, run_main
 
@@ -33,7 +34,6 @@ from kiosk.store import ResponseStore
 
 pytestmark = pytest.mark.ui
 
-CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
 KIOSK_ANSWERS = {
     "overall": 2,
@@ -73,24 +73,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    playwright = needed("playwright.sync_api")
+    needed("playwright.sync_api")
     needed("zxingcpp")
     if not Path(CHROMIUM).is_file():
         message = f"{CHROMIUM} is missing: apt-get install -y chromium"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def main_py(*args: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import CHROMIUM, chromium
 from phone_helpers import KIOSK, PhoneRig
 from server_helpers import REPO, ApiServer, ThreadServer
 
@@ -24,10 +25,9 @@ from kiosk.survey import parse_survey
 from sync.server.auth import revoke_kiosk
 from sync.server.surveys import publish
 
-playwright = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
 MIN_TARGET_PX = 48
 
@@ -80,19 +80,8 @@ def browser() -> Iterator[Any]:
         pytest.fail(f"{AXE} is missing: run `make deps` (npm install axe-core)")
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
