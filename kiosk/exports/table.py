@@ -200,30 +200,24 @@ class Layout:
     ) -> Callable[[Mapping[str, Any]], list[Any]]:
         """A function from a record to its row, with booleans given as `false`/`true` and text
         passed through `text`: all text, or with `first`, only text whose first character is in
-        it (a test inlined here, since most cells need nothing). Each format renders its cells in
-        this one pass over the row, which runs once per response, so it is written for speed.
+        it, so that most cells skip the call. Each format renders its cells in this one pass over
+        the row, which runs once per response.
         """
         booleans = {False: false, True: true}
         blank = self._blank
         slots_for = self._slots_for
         labels, label_language = self.labels, self.label_language
 
+        def cell(value: Any) -> Any:
+            if type(value) is str:
+                return text(value) if first is None or value[:1] in first else value
+            if type(value) is bool:
+                return booleans[value]
+            return value if type(value) in _SCALARS else cell(_plain(value))
+
         def row(record: Mapping[str, Any]) -> list[Any]:
             get = record.get
-            cells = [get(name) for name in METADATA]
-            if not _SCALARS.issuperset(map(type, cells)):
-                cells = [_plain(v) for v in cells]
-            if first is None:
-                cells = [text(v) if type(v) is str else booleans[v] if type(v) is bool else v for v in cells]
-            else:
-                cells = [
-                    (text(v) if v[:1] in first else v)
-                    if type(v) is str
-                    else booleans[v]
-                    if type(v) is bool
-                    else v
-                    for v in cells
-                ]
+            cells = [cell(get(name)) for name in METADATA]
             cells += blank
             answers = get("answers")
             if not isinstance(answers, dict):
@@ -240,14 +234,7 @@ class Layout:
                 index, labelled = slot
                 if labelled is not None and labelled.answer_problem(value) is None:
                     value = labelled.label(value, language)
-                elif type(value) not in _SCALARS:
-                    value = _plain(value)
-                if type(value) is str:
-                    if first is None or value[:1] in first:
-                        value = text(value)
-                elif type(value) is bool:
-                    value = booleans[value]
-                cells[index] = value
+                cells[index] = cell(value)
             return cells
 
         return row
