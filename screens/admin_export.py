@@ -7,6 +7,7 @@ plugged in now shows up without a "refresh". The export runs on a thread of its 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from kivy.properties import BooleanProperty, StringProperty
@@ -36,7 +37,7 @@ class ExportPanel(AdminPanel, BoxLayout):
             button.bind(on_release=lambda b: desk().choose_format(b.value))
             self.format_buttons.append(button)
             self.ids.formats.add_widget(button)
-        self._targets: list[ExportTarget] | None = None
+        self._paths: list[Path] | None = None
         self._texts: Texts | None = None
 
     def render(self, c: KioskController) -> None:
@@ -57,18 +58,24 @@ class ExportPanel(AdminPanel, BoxLayout):
         )
         for button in self.format_buttons:
             button.selected = button.value == admin.export_format
-        if admin.targets != self._targets or t is not self._texts:
-            self._targets, self._texts = admin.targets, t
-            self._fill_targets(admin.targets, t)
-        for button in self.ids.targets.children:
-            button.disabled = self.busy or not button.target.writable
+        targets = admin.targets or []
+        paths = [target.path for target in targets]
+        # The folders are rescanned every few seconds and their free space changes with any write:
+        # the buttons are rebuilt only when the folders (or the language) change, else updated.
+        if paths != self._paths or t is not self._texts:
+            self._paths, self._texts = paths, t
+            self._fill_targets(targets)
+        for button, target in zip(reversed(self.ids.targets.children), targets, strict=True):
+            button.target = target
+            button.text = target_text(target, t)
+            button.disabled = self.busy or not target.writable
         self.status = export_status(job, t) if job is not None else ""
 
-    def _fill_targets(self, targets: list[ExportTarget] | None, t: Texts) -> None:
+    def _fill_targets(self, targets: list[ExportTarget]) -> None:
         box = self.ids.targets
         box.clear_widgets()
-        for target in targets or []:
-            button = TargetButton(target=target, text=target_text(target, t))
+        for target in targets:
+            button = TargetButton(target=target)
             button.bind(on_release=lambda b: desk().start_export(b.target.path))
             box.add_widget(button)
 
@@ -77,7 +84,7 @@ class ExportPanel(AdminPanel, BoxLayout):
         for button in self.format_buttons:
             button.selected = False
         self.ids.targets.clear_widgets()
-        self._targets = None
+        self._paths = None
 
 
 class TargetButton(KioskButton):

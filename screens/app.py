@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import importlib.util
 import signal
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -138,14 +137,12 @@ class KioskApp(App):
         *,
         speech: Speech | None = None,
         logo: Path | None = None,
-        sync: Any = None,
         transitions: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.controller = controller
         self.speech = speech
-        self.sync = sync
         self.logo = str(logo) if logo else ""
         self.transitions = transitions
         self.screens: dict[str, KioskScreen] = {}
@@ -276,8 +273,8 @@ class KioskApp(App):
 
 
 def start_sync(store: Any, config: KioskConfig, data_dir: Path) -> Any:
-    """The uploader, once this kiosk is enrolled with a server (and the sync module is installed)."""
-    if not config.enrolled or importlib.util.find_spec("sync.client") is None:
+    """The uploader, once this kiosk is enrolled with a server."""
+    if not config.enrolled:
         return None
     from sync.client import SyncClient
 
@@ -303,7 +300,7 @@ def run_kiosk(store: Any, config: KioskConfig, survey: Survey, data_dir: Path, *
         admin=admin,
         after_save=sync.sync_now if sync is not None else None,
     )
-    app = KioskApp(controller, speech=detect_speech(), logo=logo, sync=sync)
+    app = KioskApp(controller, speech=detect_speech(), logo=logo)
     signal.signal(signal.SIGTERM, lambda *_: Clock.schedule_once(lambda _dt: app.stop()))
     try:
         app.run()

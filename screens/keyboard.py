@@ -50,9 +50,8 @@ class OnScreenKeyboard(BoxLayout):
         super().__init__(orientation="vertical", spacing=dp(KEY_GAP), size_hint_y=None, **kwargs)
         self.symbols = False
         self.shift = False
-        self.texts = Texts("en")
+        self.texts: Texts | None = None  # no keys until `set_texts` says in which language
         self._layers: dict[tuple[str, bool], list[BoxLayout]] = {}
-        self._show()
 
     def on_type(self, text: str) -> None:
         pass
@@ -61,16 +60,18 @@ class OnScreenKeyboard(BoxLayout):
         pass
 
     def set_texts(self, texts: Texts) -> None:
-        if texts.language != self.texts.language:
+        if self.texts is None or texts.language != self.texts.language:
             self.texts = texts
             self._show()
 
     def reset(self) -> None:
         self.symbols = False
         self._set_shift(False)
-        self._show()
+        if self.texts is not None:
+            self._show()
 
     def _show(self) -> None:
+        assert self.texts is not None
         key = (self.texts.language, self.symbols)
         if key not in self._layers:
             self._layers[key] = self._build()

@@ -27,10 +27,11 @@ class WelcomeScreen(KioskScreen):
         self.clinic_name = c.config.clinic_name
         self.title = c.survey.text(c.survey.title, c.language)
         self.invitation = c.survey.text(c.survey.welcome, c.language)
-        if [b.value for b in self._languages] != c.languages:
+        offered = c.languages if len(c.languages) > 1 else []  # one language needs no choosing
+        if [b.value for b in self._languages] != offered:
             self.ids.languages.clear_widgets()
             self._languages = []
-            for language in c.languages if len(c.languages) > 1 else []:
+            for language in offered:
                 button = ChoiceButton(value=language, text=Texts(language).language_name)
                 button.bind(on_release=lambda b: self.controller.choose_language(b.value))
                 self._languages.append(button)

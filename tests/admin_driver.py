@@ -104,7 +104,7 @@ class AdminDriver(Driver):
             updated_survey=self.sync.surveys.get,
             admin=self.admin,
         )
-        self.app = KioskApp(self.controller, speech=detect_speech(), sync=self.sync, transitions=False)
+        self.app = KioskApp(self.controller, speech=detect_speech(), transitions=False)
         self.app._run_prepare()
         runTouchApp(embedded=True)
         self.screens_seen: list[tuple[str, int]] = []

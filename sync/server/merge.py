@@ -83,10 +83,6 @@ def merged_record(kiosk: Mapping[str, Any] | None, part: PhonePart) -> dict[str,
     return record
 
 
-def digest_of(record: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical(record)).hexdigest()
-
-
 def lock(connection: Connection, ids: Iterable[str]) -> None:
     """Hold the handoff lock of each id until the transaction ends; sorted, so two never deadlock."""
     if connection.dialect.name != "postgresql":
