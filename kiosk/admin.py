@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from kiosk.config import KioskConfig
+from kiosk.config import PIN_MAX, PIN_MIN, KioskConfig
 from kiosk.controller import Background, run_inline
 from kiosk.exports import ExportError, export_file
 from kiosk.exports.job import TABULAR
@@ -40,7 +40,6 @@ MOUNTS_FILE = "/proc/self/mounts"
 # Where desktop Linux, Raspberry Pi OS, usbmount and hand mounts put USB sticks and SD cards.
 MEDIA_ROOTS = ("/media", "/run/media", "/mnt")
 RESCAN_SECONDS = 2.0
-PIN_MIN, PIN_MAX = 4, 8
 
 
 class ServerSurveys(Protocol):

@@ -23,6 +23,9 @@ APP_NAME = "patient-feedback-kiosk"
 CONFIG_NAME = "config.json"
 PIN_ITERATIONS = 200_000
 DEFAULT_PIN = "2468"
+# The PIN's length, in digits.
+PIN_MIN, PIN_MAX = 4, 8
+NOT_NEGATIVE = ("too_fast_seconds", "repeat_seconds")
 POSITIVE = (
     "idle_seconds",
     "thank_you_seconds",
@@ -142,10 +145,10 @@ class KioskConfig:
             value = getattr(config, key)
             if value is not None and value <= 0:
                 problems.append(f"{source}: {key}: must be a positive number, not {value}")
-        if not math.isfinite(config.too_fast_seconds) or config.too_fast_seconds < 0:
-            problems.append(f"{source}: too_fast_seconds: must be 0 or more, not {config.too_fast_seconds}")
-        if not math.isfinite(config.repeat_seconds) or config.repeat_seconds < 0:
-            problems.append(f"{source}: repeat_seconds: must be 0 or more, not {config.repeat_seconds}")
+        for key in NOT_NEGATIVE:
+            value = getattr(config, key)
+            if not math.isfinite(value) or value < 0:
+                problems.append(f"{source}: {key}: must be 0 or more, not {value}")
         if not _is_pin_hash(config.pin_hash):
             problems.append(f"{source}: pin_hash: is not a PIN hash; remove it to go back to the default PIN")
         if problems:
@@ -181,7 +184,7 @@ class KioskConfig:
         return pin_matches(pin, self.pin_hash)
 
     def set_pin(self, pin: str) -> None:
-        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
+        if not (pin.isascii() and pin.isdigit() and PIN_MIN <= len(pin) <= PIN_MAX):
             raise ConfigError("pin: must be 4 to 8 digits")
         self.pin_hash = hash_pin(pin)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from kiosk.config import KioskConfig
+from kiosk.config import PIN_MAX, KioskConfig
 from kiosk.credentials import derive_handoff_key
 from kiosk.flow import Flow
 from kiosk.handoff import mint, url
@@ -35,7 +35,6 @@ Background = Callable[[Job, Done], None]
 CORNER_HOLD_SECONDS = 3.0
 PIN_ATTEMPTS = 5
 PIN_LOCK_SECONDS = 300.0
-PIN_LENGTH_MAX = 8
 # The PIN pad and the admin screen close by themselves, so a forgotten one never faces a patient.
 PIN_IDLE_SECONDS = 30.0
 ADMIN_IDLE_SECONDS = 120.0
@@ -589,7 +588,7 @@ class KioskController:
         return locked or not self.pin_open  # the lockout countdown on the pad moves
 
     def pin_press(self, digit: str) -> None:
-        if self.pin_ready and digit.isdigit() and len(self.pin_entry) < PIN_LENGTH_MAX:
+        if self.pin_ready and digit.isdigit() and len(self.pin_entry) < PIN_MAX:
             self.pin_entry += digit
             self.pin_wrong = False
             self._changed()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk.admin import PIN_MAX, PIN_MIN
+from kiosk.config import PIN_MAX, PIN_MIN
 from kiosk.controller import KioskController
 from screens.admin import AdminPanel
 from screens.widgets import load_kv

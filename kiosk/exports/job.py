@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, TextIO
 
 from kiosk.exports.progress import Progress, wanted
 from kiosk.exports.table import ExportError, Layout, Resolver, Scan, SurveyBook, SurveyKey, scan
+from kiosk.storage import fsync_dir
 
 FORMATS = ("csv", "xlsx", "json", "jsonl", "fhir")
 TABULAR = ("csv", "xlsx")
@@ -131,15 +132,6 @@ def export_file(
         if isinstance(e, OSError):
             raise ExportError(f"{target}: cannot write: {e.strerror or e}") from None
         raise
-    _sync_folder(target.parent)
+    with contextlib.suppress(OSError):  # durable name: a USB stick may be pulled out right after
+        fsync_dir(target.parent)
     return result
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the new name durable: an export to a USB stick may be pulled out right after."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -44,10 +44,6 @@ class ExportError(Exception):
     """An export that cannot be written as asked; the message says why, without answer text."""
 
 
-def is_dangerous(text: str) -> bool:
-    return bool(text) and text[0] in DANGEROUS_FIRST
-
-
 def neutralise(text: str) -> str:
     """OWASP's advice for CSV: a leading single quote makes a spreadsheet read the cell as text."""
     return "'" + text if text and text[0] in DANGEROUS_FIRST else text

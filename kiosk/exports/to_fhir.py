@@ -14,13 +14,12 @@ from typing import Any, BinaryIO
 
 from kiosk.exports.progress import Progress
 from kiosk.exports.table import SurveyBook, survey_key
-from kiosk.exports.to_json import ESCAPE
+from kiosk.exports.to_json import ESCAPE, encode
 from kiosk.fhir import questionnaire_url
 from kiosk.record import iso, utc_now
 from kiosk.survey import CHOICE_TYPES, Question, Survey
 
 FHIR_STATUS = {"completed": "completed", "partial": "in-progress", "handed_off": "in-progress"}
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def response_resource(record: Mapping[str, Any], survey: Survey | None) -> dict[str, Any]:
@@ -103,14 +102,14 @@ def write_fhir(
         "type": "collection",
         "timestamp": iso(utc_now()),
     }
-    out.write(_encode(head)[:-1].encode())
+    out.write(encode(head)[:-1].encode())
     done = 0
     for record in records:
         # FHIR forbids empty arrays, so "entry" opens only with the first response.
         out.write(b',"entry":[\n' if not done else b",\n")
         resource = response_resource(record, book.get(*survey_key(record)))
         entry = {"fullUrl": f"urn:uuid:{record.get('id')}", "resource": resource}
-        out.write(_encode(entry).encode(errors=ESCAPE))
+        out.write(encode(entry).encode(errors=ESCAPE))
         done += 1
         if not done & 1023:
             progress.update(done)

@@ -12,7 +12,8 @@ from typing import Any, BinaryIO
 
 from kiosk.exports.progress import Progress
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+# Compact JSON with the text as typed; the FHIR writer shares it.
+encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 # A lone surrogate (from a "\udXXX" escape in some input) has no UTF-8 form; written back as the
 # same JSON escape, it reads back exactly as it was.
 ESCAPE = "backslashreplace"
@@ -23,7 +24,7 @@ def write_json(out: BinaryIO, records: Iterable[Mapping[str, Any]], progress: Pr
     out.write(b"[")
     for record in records:
         out.write(b"\n" if not done else b",\n")
-        out.write(_encode(record).encode(errors=ESCAPE))
+        out.write(encode(record).encode(errors=ESCAPE))
         done += 1
         if not done & 1023:
             progress.update(done)
@@ -35,7 +36,7 @@ def write_json(out: BinaryIO, records: Iterable[Mapping[str, Any]], progress: Pr
 def write_jsonl(out: BinaryIO, records: Iterable[Mapping[str, Any]], progress: Progress) -> int:
     done = 0
     for record in records:
-        out.write(_encode(record).encode(errors=ESCAPE) + b"\n")
+        out.write(encode(record).encode(errors=ESCAPE) + b"\n")
         done += 1
         if not done & 1023:
             progress.update(done)

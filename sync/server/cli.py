@@ -303,6 +303,7 @@ def poster_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sync.protocol import EnrollmentError, check_server_url
+    from sync.server.db import reader
     from sync.server.models import DEFAULT_SITE
     from sync.server.poster import FORMATS, draw_poster, poster_url, published_version
     from sync.server.settings import DEFAULT_PUBLIC_URL
@@ -320,7 +321,7 @@ def poster_command(args: argparse.Namespace) -> int:
     site = args.site or DEFAULT_SITE
     engine = _engine(args)
     try:
-        with engine.connect() as connection:
+        with reader(engine).connect() as connection:
             version = published_version(connection, site, args.survey)
         if version is None:
             raise UsageError(

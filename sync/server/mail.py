@@ -28,6 +28,7 @@ from sqlalchemy import Engine, select, update
 from kiosk.record import utc_now
 from sync.server.admin.accounts import as_utc
 from sync.server.admin.alerts import config, reason_words
+from sync.server.db import reader
 from sync.server.models import Alert
 from sync.server.settings import DEFAULT_PUBLIC_URL, Settings
 
@@ -100,7 +101,7 @@ def send(message: EmailMessage, settings: Settings) -> None:
 def send_due(engine: Engine, settings: Settings, now: datetime | None = None) -> int:
     """Send the e-mail of every alert that waits for one; returns how many were sent."""
     now = now or utc_now()
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         waiting = list(
             connection.execute(
                 select(Alert.id)

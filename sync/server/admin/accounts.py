@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sync.server.db import reader
 from sync.server.models import Admin, AdminSession, LoginLockout
 from sync.server.settings import Settings
 
@@ -140,7 +141,7 @@ def login(
         _user_key(name): settings.admin_login_failures,
         _address_key(address): settings.admin_login_failures * ADDRESS_FACTOR,
     }
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         locks = connection.execute(
             select(LoginLockout.locked_until).where(LoginLockout.key.in_(list(keys)))
         ).scalars()
@@ -231,7 +232,7 @@ def current_admin(
     if not token or len(token) > 200:
         return None
     key = session_key(token)
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         row = connection.execute(
             select(
                 AdminSession.admin_id,
