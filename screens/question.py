@@ -13,7 +13,7 @@ from kivy.app import App
 from kiosk.controller import KioskController, QuestionView
 from kiosk.i18n import N_, Texts
 from screens.base import KioskScreen
-from screens.widgets import AnswerWidget, answer_widget, load_kv
+from screens.widgets import AnswerWidget, answer_widget, load_kv, rating_words
 
 load_kv(__file__)
 
@@ -113,7 +113,7 @@ def spoken_text(view: QuestionView, texts: Texts) -> str:
     if q.options:
         parts += [view.text(o.label) for o in q.options]
     elif q.type == "rating":
-        parts += [view.text(label) for label in q.labels]
+        parts += rating_words(view, texts)  # the words on screen, the kiosk's own when the survey has none
     elif q.type == "likelihood":
         parts.append(texts("Choose a number from 0 to 10."))
         if q.min_label and q.max_label:

@@ -290,9 +290,10 @@ class ChoicesAnswer(AnswerWidget):
     def show(self, view: QuestionView, texts: Texts) -> None:
         q = view.question
         chosen = view.value if isinstance(view.value, list) else [view.value]
+        words = rating_words(view, texts) if q.type == "rating" else []
         for index, button in enumerate(self.buttons):
             if q.type == "rating":
-                button.text = view.text(q.labels[index]) if q.labels else texts(RATING_WORDS[index])
+                button.text = words[index]
                 button.selected = view.value == index + 1
             else:
                 button.text = view.text(q.options[index].label)
@@ -304,6 +305,12 @@ class ChoicesAnswer(AnswerWidget):
 
 
 RATING_WORDS = (N_("Very bad"), N_("Bad"), N_("Okay"), N_("Good"), N_("Very good"))
+
+
+def rating_words(view: QuestionView, texts: Texts) -> list[str]:
+    """The five words under a rating's faces: the survey's own labels, else the kiosk's."""
+    q = view.question
+    return [view.text(label) for label in q.labels] if q.labels else [texts(w) for w in RATING_WORDS]
 
 
 class ScaleAnswer(AnswerWidget):

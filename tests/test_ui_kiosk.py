@@ -204,6 +204,36 @@ def test_pin_lockout_and_kiosk_hardening(tmp_path: Path) -> None:
     assert not result["close_in_admin_blocked"] and result["exit_button"]
 
 
+def test_read_aloud_says_the_words_under_faces_the_survey_did_not_label(tmp_path: Path) -> None:
+    survey = tmp_path / "unlabelled.json"
+    text = {"en": "How was it?"}
+    survey.write_text(
+        json.dumps(
+            {
+                "id": "unlabelled",
+                "version": 1,
+                "languages": ["en"],
+                "title": text,
+                "welcome": text,
+                "thank_you": text,
+                "questions": [{"id": "overall", "type": "rating", "required": True, "text": text}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    said = tmp_path / "said.txt"
+    fake = bin_dir / "espeak-ng"
+    fake.write_text(f'#!/bin/sh\necho "$@" > {said}\ncat >> {said}\n')
+    fake.chmod(0o755)
+    result = run_driver(
+        "speech", tmp_path / "data", str(survey), language="en", path=f"{bin_dir}:{os.environ['PATH']}"
+    )
+    assert result == {"speaker_shown": True, "engine": "espeak-ng"}
+    assert "How was it?. Very bad. Bad. Okay. Good. Very good." in said.read_text(encoding="utf-8")
+
+
 def test_read_aloud_button_hidden_without_an_engine(tmp_path: Path) -> None:
     result = run_driver("speech", tmp_path, "fft", language="es", path="/nonexistent")
     assert result == {"speaker_shown": False, "engine": None}
