@@ -96,6 +96,10 @@ class QuestionScreen(KioskScreen):
     def clear(self) -> None:
         for widget in self._answers.values():
             widget.clear()
+        # Between patients the kiosk may have moved to another survey or version: the widgets of
+        # the one it left are not kept for the rest of the day.
+        current = self.controller.survey.key
+        self._answers = {key: w for key, w in self._answers.items() if key[:2] == current}
         self.ids.answer_area.clear_widgets()
         self._shown = None
         self.view = None
