@@ -25,9 +25,10 @@ from kiosk import __version__
 from kiosk.record import utc_now
 from sync.protocol import HEALTH_PATH, MAX_BATCH, RECEIPT_STATUSES, RESPONSES_PATH, SURVEYS_PATH
 from sync.server.admin import install as install_admin
-from sync.server.auth import FailureLimiter, KioskIdentity, authenticate, bearer_token
+from sync.server.auth import KioskIdentity, authenticate, bearer_token
 from sync.server.db import make_engine, prepare_database, reader
 from sync.server.ingest import check_batch, store_batch
+from sync.server.limits import RateLimiter
 from sync.server.phone import install as install_phone_pages
 from sync.server.settings import Settings
 from sync.server.surveys import ActiveSurveys, SurveyBook, active_surveys
@@ -219,12 +220,12 @@ class _Api:
         self.engine = engine
         self.reader = reader(engine)
         self.book = SurveyBook(self.reader)
-        self.limiter = FailureLimiter(settings.auth_failures_allowed, settings.auth_failure_window_s)
+        self.limiter = RateLimiter(settings.auth_failures_allowed, settings.auth_failure_window_s)
 
     async def kiosk(self, request: Request) -> KioskIdentity:
         """The calling kiosk, or 401; an address that keeps failing waits (429) before it is checked."""
         address = request.client.host if request.client else "unknown"
-        wait = self.limiter.retry_after(address)
+        wait = self.limiter.wait(address)
         if wait is not None:
             raise ApiError(
                 429, "too many failed logins from this address; try again later", {"Retry-After": str(wait)}
@@ -232,7 +233,7 @@ class _Api:
         token = bearer_token(request.headers.get("authorization"))
         kiosk = await run_in_threadpool(self._authenticate, token)
         if kiosk is None:
-            self.limiter.failed(address)
+            self.limiter.record(address)
             raise ApiError(
                 401, "kiosk not authorised: unknown or revoked token", {"WWW-Authenticate": "Bearer"}
             )

@@ -10,9 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
@@ -23,7 +20,6 @@ from sync.protocol import KIOSK_ID_PATTERN, new_token, token_kiosk_id
 from sync.server.models import DEFAULT_SITE, Kiosk
 
 BEARER = re.compile(r"Bearer +(\S+)", re.IGNORECASE)
-MAX_TRACKED_ADDRESSES = 10_000
 
 
 class EnrollmentRefused(ValueError):
@@ -104,42 +100,3 @@ def revoke_kiosk(connection: Connection, name: str) -> None:
     if result.rowcount == 0:
         known = connection.execute(select(Kiosk.id).where(Kiosk.id == name)).first()
         raise EnrollmentRefused(f"kiosk {name} is already revoked" if known else f"no kiosk named {name!r}")
-
-
-class FailureLimiter:
-    """Counts failed logins per address; past the allowance, the address waits out the window.
-
-    Per process: with several workers an address gets the allowance once per worker, which still
-    turns a token search into a crawl.
-    """
-
-    def __init__(self, allowed: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.allowed = allowed
-        self.window_s = window_s
-        self._clock = clock
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, address: str) -> int | None:
-        """Seconds until `address` may try again, or None when it may try now."""
-        with self._lock:
-            recent = self._recent(address)
-            if len(recent) < self.allowed:
-                return None
-            return max(1, int(recent[0] + self.window_s - self._clock()) + 1)
-
-    def failed(self, address: str) -> None:
-        with self._lock:
-            if len(self._failures) >= MAX_TRACKED_ADDRESSES:
-                for key in list(self._failures):
-                    self._recent(key)
-            self._failures[address] = [*self._recent(address), self._clock()]
-
-    def _recent(self, address: str) -> list[float]:
-        horizon = self._clock() - self.window_s
-        times = [t for t in self._failures.get(address, ()) if t > horizon]
-        if times:
-            self._failures[address] = times
-        else:
-            self._failures.pop(address, None)
-        return times
