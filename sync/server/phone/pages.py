@@ -34,7 +34,7 @@ from sync.server.db import reader
 from sync.server.merge import MERGED_CHANNEL, insert_response, is_kiosk_half, lock, store_phone_part
 from sync.server.models import HandoffPart, Kiosk, Response
 from sync.server.phone.limits import DEFAULT_LIMITS, Limiters, PhoneLimits, client_address
-from sync.server.phone.texts import PageTexts, language_name, offered, page_languages, preferred
+from sync.server.phone.texts import PageTexts, language_name, page_languages, preferred, survey_page_languages
 from sync.server.phone.visit import (
     HANDOFF_GRACE,
     POSTER_VISIT,
@@ -291,7 +291,7 @@ class PhonePages:
             survey,
             query_lang,
             visit.language if visit else None,
-            preferred(accept, offered(survey.languages) or list(survey.languages)),
+            preferred(accept, survey_page_languages(survey.languages)),
         )
         if visit is not None and visit.submitted_at is not None:
             return self._thanks(survey, lang)
@@ -570,7 +570,7 @@ def _may_lead_on(survey: Survey, question: Question) -> bool:
 
 def _choose(survey: Survey, *wanted: str | None) -> str:
     """The first wanted language that this survey's pages can speak."""
-    languages = offered(survey.languages) or list(survey.languages)
+    languages = survey_page_languages(survey.languages)
     return next((lang for lang in wanted if lang in languages), languages[0])
 
 
@@ -591,7 +591,7 @@ def _with(context: dict[str, Any], lang: str) -> dict[str, Any]:
 
 
 def _language_links(survey: Survey, current: str) -> list[dict[str, Any]]:
-    languages = offered(survey.languages) or list(survey.languages)
+    languages = survey_page_languages(survey.languages)
     return [{"code": lang, "name": language_name(lang), "current": lang == current} for lang in languages]
 
 

@@ -7,26 +7,26 @@ kiosk's catalogue so the two are edited independently. English is the source lan
 
 from __future__ import annotations
 
-import gettext
-from collections.abc import Iterable
-from functools import lru_cache
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 
-from kiosk.i18n import LOCALE_DIR, SOURCE_LANGUAGE, Texts
+from kiosk.i18n import Texts, catalogue_languages, offered_languages
 
 DOMAIN = "phone"
 
 
-def page_languages(locale_dir: Path = LOCALE_DIR) -> list[str]:
+def page_languages() -> list[str]:
     """Languages the phone pages speak: English and every compiled `phone` catalogue."""
-    found = {p.parent.parent.name for p in locale_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.mo")}
-    return sorted(found | {SOURCE_LANGUAGE})
+    return catalogue_languages(domain=DOMAIN)
 
 
 def offered(survey_languages: Iterable[str]) -> list[str]:
     """The survey's languages the pages can also speak, in the survey's order: one language a page."""
-    known = set(page_languages())
-    return [lang for lang in survey_languages if lang in known]
+    return offered_languages(survey_languages, domain=DOMAIN)
+
+
+def survey_page_languages(survey_languages: Sequence[str]) -> list[str]:
+    """The languages a survey's pages come in: those the pages speak, else the survey's own ones."""
+    return offered(survey_languages) or list(survey_languages)
 
 
 def preferred(accept_language: str | None, choices: list[str]) -> str:
@@ -47,24 +47,11 @@ def preferred(accept_language: str | None, choices: list[str]) -> str:
     return choices[0]
 
 
-@lru_cache(maxsize=16)
-def _catalogue(language: str) -> gettext.NullTranslations:
-    return gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[language], fallback=True)
-
-
-class PageTexts:
+class PageTexts(Texts):
     """`_("Next")`, `_.plural(...)`, and language names, for one page in one language."""
 
     def __init__(self, language: str) -> None:
-        self.language = language
-        self._t = _catalogue(language)
-
-    def __call__(self, message: str, **values: object) -> str:
-        text = self._t.gettext(message)
-        return text.format(**values) if values else text
-
-    def plural(self, singular: str, plural: str, n: int, **values: object) -> str:
-        return self._t.ngettext(singular, plural, n).format(n=n, **values)
+        super().__init__(language, domain=DOMAIN)
 
 
 def language_name(language: str) -> str:
